@@ -1,0 +1,111 @@
+"""Data commands: preprocess, validate-data, summarize, quickstart."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..data.embedded import CITATION, embedded_data_dir
+from ..data.preprocess import PreprocessConfig, preprocess
+from ..data.segment import SegmentConfig
+from ..data.summary import format_summary, summarize
+from ..data.validate import validate_data_dir
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    _add_preprocess(sub)
+    p = sub.add_parser("validate-data", help="check a processed data directory (exit 0 valid, 1 invalid)",
+                       description="Check presence, shapes, dtypes, ranges, NaN/Inf, lengths, zero padding, "
+                                   "equal N across X/C/L and user-disjoint splits of a data directory.")
+    p.add_argument("data_dir", nargs="?", help="data directory (default: the embedded SapiMouse sample)")
+    p.set_defaults(func=cmd_validate)
+    p = sub.add_parser("summarize", help="counts, distance/duration statistics and batching report of a data dir")
+    p.add_argument("data_dir", nargs="?", help="data directory (default: the embedded SapiMouse sample)")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=cmd_summarize)
+    p = sub.add_parser("quickstart", help="the main job on the embedded data (currently: validate and summarise)",
+                       description="Build the embedded SapiMouse sample's data directory, validate it and "
+                                   "print its summary.")
+    p.set_defaults(func=cmd_quickstart)
+
+
+def _add_preprocess(sub: argparse._SubParsersAction) -> None:
+    d, s = PreprocessConfig(), SegmentConfig()
+    p = sub.add_parser(
+        "preprocess", help="raw mouse logs -> processed data directory",
+        description="Read SapiMouse or Balabit CSV logs (plain or .gz) below RAW_DIR, cut them into "
+                    "point-to-point movements (release -> moves -> next press, drags excluded), split by "
+                    "user and write the 8-feature data directory OUT_DIR.",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+    )
+    p.add_argument("raw_dir")
+    p.add_argument("out_dir")
+    p.add_argument("--format", choices=["auto", "sapimouse", "balabit"], default=d.format,
+                   help="log format; auto reads it from each file's header")
+    p.add_argument("--max-seq-len", type=int, default=d.max_seq_len)
+    p.add_argument("--long-policy", choices=["drop", "resample"], default=d.long_policy,
+                   help="movements with more points than max-seq-len: drop them, or keep evenly spaced points")
+    p.add_argument("--seed", type=int, default=d.seed, help="seed of the user split")
+    p.add_argument("--val-frac", type=float, default=d.val_frac, help="share of users in validation")
+    p.add_argument("--test-frac", type=float, default=d.test_frac, help="share of users in test")
+    p.add_argument("--min-distance", type=float, default=s.min_distance, help="px")
+    p.add_argument("--max-distance", type=float, default=s.max_distance, help="px")
+    p.add_argument("--max-duration", type=float, default=s.max_duration, help="ms")
+    p.add_argument("--pause-ms", type=float, default=s.pause_ms, help="a time gap above this is a pause")
+    p.add_argument("--pause-policy", choices=["split", "drop"], default=s.pause_policy,
+                   help="split: keep the part after the last pause; drop: discard the movement")
+    p.add_argument("--min-points", type=int, default=s.min_points)
+    p.add_argument("--workers", type=int, default=None, help="reader processes (default: up to 4)")
+    p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_preprocess)
+
+
+def cmd_preprocess(a: argparse.Namespace) -> int:
+    seg = SegmentConfig(a.min_distance, a.max_distance, a.max_duration, a.pause_ms, a.pause_policy, a.min_points)
+    cfg = PreprocessConfig(a.format, a.max_seq_len, a.long_policy, a.seed, a.val_frac, a.test_frac, seg)
+    meta = preprocess(a.raw_dir, a.out_dir, cfg, overwrite=a.overwrite, workers=a.workers, progress=not a.quiet)
+    for m in meta["messages"]:
+        print(f"warning: {m}", file=sys.stderr)
+    c = meta["counts"]
+    print(f"wrote {a.out_dir}: {sum(c.values())} movements (train {c['train']}, val {c['val']}, "
+          f"test {c['test']}) from {len(meta['source_files'])} files in {meta['seconds']:.1f} s")
+    print(f"  users: train {len(meta['users']['train'])}, val {len(meta['users']['val'])}, "
+          f"test {len(meta['users']['test'])}")
+    if meta["skipped_rows"] or meta["skipped_files"]:
+        print(f"  skipped rows: {meta['skipped_rows']}; skipped files: {len(meta['skipped_files'])}")
+    print(f"  dropped events: {meta['dropped_events']}")
+    print(f"  dropped movements: {meta['dropped_movements']}")
+    return 0
+
+
+def cmd_validate(a: argparse.Namespace) -> int:
+    report = validate_data_dir(a.data_dir or embedded_data_dir())
+    print(report.format())
+    return 0 if report.ok else 1
+
+
+def cmd_summarize(a: argparse.Namespace) -> int:
+    s = summarize(_existing_dir(a.data_dir) if a.data_dir else embedded_data_dir())
+    print(json.dumps(s, indent=2) if a.json else format_summary(s))
+    return 0
+
+
+def cmd_quickstart(a: argparse.Namespace) -> int:
+    data_dir = embedded_data_dir()
+    print(f"Embedded data: SapiMouse sample. Cite: {CITATION}")
+    report = validate_data_dir(data_dir)
+    print(report.format())
+    if not report.ok:
+        return 1
+    print(format_summary(summarize(data_dir)))
+    return 0
+
+
+def _existing_dir(path: str) -> Path:
+    p = Path(path)
+    if not p.is_dir():
+        raise FileNotFoundError(f"data directory {p} does not exist")
+    return p

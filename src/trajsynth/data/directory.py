@@ -1,0 +1,131 @@
+"""The processed data directory ("V4 format") on disk: layout, writing, reading.
+
+Layout (N = movements in a split, T = max_seq_len)::
+
+    X_{split}.npy            (N, T, 8) float32, zero past each length
+    C_{split}.npy            (N,) float32 condition in [-1, 1]
+    L_{split}.npy            (N,) int64 lengths in [1, T]
+    paths_{split}.npz        points (P, 3) float32 (t_ms, x_px, y_px) relative to the start,
+                             offsets (N+1,) int64, start_px (N, 2), user / session / action (N,)
+    normalization_params.json  (and .npy, the same numbers as a structured array)
+    meta.json                sources, users per split, counts, feature names, versions
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ..utils import atomic
+from .features import NormalizationParams
+
+SPLITS = ("train", "val", "test")
+DATA_FORMAT = "trajsynth-v4"
+
+
+@dataclass
+class SplitArrays:
+    """One split in memory."""
+
+    X: np.ndarray  # (N, T, 8) float32
+    C: np.ndarray  # (N,) float32
+    L: np.ndarray  # (N,) int64
+    points: np.ndarray  # (P, 3) float32
+    offsets: np.ndarray  # (N+1,) int64
+    start_px: np.ndarray  # (N, 2) float32
+    user: np.ndarray  # (N,) str
+    session: np.ndarray  # (N,) str
+    action: np.ndarray  # (N,) str
+
+    def __len__(self) -> int:
+        return len(self.L)
+
+    def path(self, i: int) -> np.ndarray:
+        """Raw (n, 3) path of movement i, relative to its start."""
+        return self.points[self.offsets[i] : self.offsets[i + 1]]
+
+
+def split_users(users: list[str], val_frac: float, test_frac: float, seed: int) -> dict[str, list[str]]:
+    """Deterministic user-level split: every user lands in exactly one split."""
+    if not (0 <= val_frac < 1 and 0 <= test_frac < 1 and val_frac + test_frac < 1):
+        raise ValueError("val_frac and test_frac must be in [0, 1) and sum to less than 1")
+    order = sorted(set(users))
+    if len(order) < 3:
+        raise ValueError(f"need at least 3 users for a user-disjoint split, found {len(order)}")
+    rng = np.random.default_rng(seed)
+    order = [order[i] for i in rng.permutation(len(order))]
+    n_val = max(1, round(val_frac * len(order))) if val_frac > 0 else 0
+    n_test = max(1, round(test_frac * len(order))) if test_frac > 0 else 0
+    return {
+        "test": sorted(order[:n_test]),
+        "val": sorted(order[n_test : n_test + n_val]),
+        "train": sorted(order[n_test + n_val :]),
+    }
+
+
+def params_to_structured(p: NormalizationParams) -> np.ndarray:
+    d = p.to_dict()
+    return np.array([tuple(float(v) for v in d.values())], dtype=[(k, "f8") for k in d])
+
+
+def write_data_dir(
+    out_dir: str | Path, splits: dict[str, SplitArrays], params: NormalizationParams,
+    meta: dict, overwrite: bool = False,
+) -> Path:
+    """Write all splits atomically: the directory appears complete or not at all."""
+    with atomic.atomic_directory(out_dir, overwrite=overwrite) as tmp:
+        for name, s in splits.items():
+            atomic.save_npy(tmp / f"X_{name}.npy", s.X.astype(np.float32))
+            atomic.save_npy(tmp / f"C_{name}.npy", s.C.astype(np.float32))
+            atomic.save_npy(tmp / f"L_{name}.npy", s.L.astype(np.int64))
+            atomic.save_npz(
+                tmp / f"paths_{name}.npz", points=s.points.astype(np.float32),
+                offsets=s.offsets.astype(np.int64), start_px=s.start_px.astype(np.float32),
+                user=s.user.astype(str), session=s.session.astype(str), action=s.action.astype(str),
+            )
+        atomic.write_json(tmp / "normalization_params.json", params.to_dict())
+        atomic.save_npy(tmp / "normalization_params.npy", params_to_structured(params))
+        atomic.write_json(tmp / "meta.json", meta)
+    return Path(out_dir)
+
+
+def load_params(data_dir: str | Path) -> NormalizationParams:
+    path = Path(data_dir) / "normalization_params.json"
+    try:
+        return NormalizationParams.from_dict(json.loads(path.read_text()))
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing") from None
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+def load_meta(data_dir: str | Path) -> dict:
+    path = Path(data_dir) / "meta.json"
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path} is missing") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not valid JSON ({e})") from None
+
+
+def load_split(data_dir: str | Path, split: str, with_paths: bool = True) -> SplitArrays:
+    """Read one split (no pickle: arrays are loaded with ``allow_pickle=False``)."""
+    d = Path(data_dir)
+    if split not in SPLITS:
+        raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
+    arr = {k: np.load(d / f"{k}_{split}.npy", allow_pickle=False) for k in ("X", "C", "L")}
+    n = len(arr["L"])
+    if with_paths and (d / f"paths_{split}.npz").exists():
+        with np.load(d / f"paths_{split}.npz", allow_pickle=False) as z:
+            extra = {k: z[k] for k in ("points", "offsets", "start_px", "user", "session", "action")}
+    else:
+        extra = dict(
+            points=np.zeros((0, 3), np.float32), offsets=np.zeros(n + 1, np.int64),
+            start_px=np.zeros((n, 2), np.float32),
+            **{k: np.full(n, "", dtype=str) for k in ("user", "session", "action")},
+        )
+    return SplitArrays(**arr, **extra)
