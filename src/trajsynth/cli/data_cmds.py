@@ -25,9 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("data_dir", nargs="?", help="data directory (default: the embedded SapiMouse sample)")
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_summarize)
-    p = sub.add_parser("quickstart", help="the main job on the embedded data (currently: validate and summarise)",
-                       description="Build the embedded SapiMouse sample's data directory, validate it and "
-                                   "print its summary.")
+    p = sub.add_parser("quickstart", help="the main job: train on the embedded data, generate, write samples + plot",
+                       description="Validate the embedded SapiMouse sample, train the two-stage model on it "
+                                   "(preset 'fast'), generate trajectories for the test users' distances and write "
+                                   "them as .npz with a real-vs-generated plot into a new run folder.")
+    p.add_argument("--out", default="checkpoints", help="base folder of the run")
+    p.add_argument("--n", type=int, default=500, help="trajectories to generate")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.set_defaults(func=cmd_quickstart)
 
 
@@ -94,6 +98,8 @@ def cmd_summarize(a: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(a: argparse.Namespace) -> int:
+    from .quickstart import run_quickstart
+
     data_dir = embedded_data_dir()
     print(f"Embedded data: SapiMouse sample. Cite: {CITATION}")
     report = validate_data_dir(data_dir)
@@ -101,7 +107,7 @@ def cmd_quickstart(a: argparse.Namespace) -> int:
     if not report.ok:
         return 1
     print(format_summary(summarize(data_dir)))
-    return 0
+    return run_quickstart(data_dir, a.out, a.n, a.set)
 
 
 def _existing_dir(path: str) -> Path:

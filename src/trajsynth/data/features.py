@@ -178,13 +178,14 @@ def features_to_paths(
     """Invert: features + condition → (n, 3) paths (t_ms, x_px, y_px) from (0, 0, 0).
 
     dx, dy are undone with the distance the condition encodes; times are the
-    cumulative sum of dt. Speed, acceleration and heading are redundant for the
+    cumulative sum of dt; paths start at the first step. Speed, acceleration and heading are redundant for the
     path and are not used.
     """
     X = np.asarray(X, np.float64)
     D = condition_to_distance(np.asarray(C).reshape(-1), p)  # (N,)
     pos = np.clip(X[..., :2], -1 + 1e-7, 1 - 1e-7)
     xy = np.tan(pos * np.pi / 2) * D[:, None, None]  # (N, T, 2)
+    xy -= xy[:, :1]  # exact zero start for generated features too (a no-op on real data)
     dt = _slog_inv((X[..., 7] + 1) / 2, p.dt_scale, p.dt_max)  # (N, T)
     dt[:, 0] = 0.0
     t = np.cumsum(dt, axis=1)

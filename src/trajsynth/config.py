@@ -1,0 +1,120 @@
+"""Typed configuration helpers: dataclass ↔ dict/YAML, and ``key=value`` overrides.
+
+Every model family's config is a frozen-free dataclass of plain types; this
+module turns it into the dict stored in run folders and checkpoints, builds it
+back with a clear error on unknown keys or wrong types, and applies the CLI's
+``--set key=value`` overrides (values parsed as YAML: ``3``, ``1e-4``, ``[64, 64]``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from pathlib import Path
+from typing import Any, TypeVar
+
+import yaml
+
+T = TypeVar("T")
+
+
+class ConfigError(ValueError):
+    """A configuration value or key that cannot be used."""
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    return {f.name: _plain(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+
+
+def _plain(v: Any) -> Any:
+    return list(v) if isinstance(v, tuple) else v
+
+
+def _coerce(name: str, value: Any, annotation: Any) -> Any:
+    """Check (and gently convert) one value against its field's type annotation."""
+    origin = typing.get_origin(annotation)
+    if origin in (typing.Union, types.UnionType):
+        options = [a for a in typing.get_args(annotation)]
+        if value is None and type(None) in options:
+            return None
+        for opt in options:
+            if opt is type(None):
+                continue
+            try:
+                return _coerce(name, value, opt)
+            except ConfigError:
+                continue
+        raise ConfigError(f"{name}: {value!r} does not fit {annotation}")
+    if origin in (list, tuple):
+        if not isinstance(value, (list, tuple)):
+            raise ConfigError(f"{name}: expected a list, got {value!r}")
+        (inner,) = typing.get_args(annotation)[:1] or (Any,)
+        return [_coerce(name, v, inner) for v in value]
+    if annotation is bool:
+        if isinstance(value, bool):
+            return value
+        raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if annotation is int:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+            raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        return int(value)
+    if annotation is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)):
+            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        return float(value)
+    if annotation is str:
+        if not isinstance(value, str):
+            raise ConfigError(f"{name}: expected a string, got {value!r}")
+        return value
+    return value
+
+
+def from_dict(cls: type[T], data: dict[str, Any], strict: bool = True) -> T:
+    """Build a config dataclass; unknown keys are an error when ``strict``."""
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    unknown = sorted(set(data) - names)
+    if unknown and strict:
+        raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(names)}")
+    values = {k: _coerce(k, v, hints[k]) for k, v in data.items() if k in names}
+    return cls(**values)
+
+
+def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
+    """``["lr_generator=2e-4", "generator_hidden_dims=[128,128]"]`` → dict."""
+    out: dict[str, Any] = {}
+    for pair in pairs or []:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"override {pair!r} is not of the form key=value")
+        try:
+            out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
+        except yaml.YAMLError as e:
+            raise ConfigError(f"override {pair!r}: value is not valid YAML ({e})") from None
+    return out
+
+
+def replace(cfg: T, overrides: dict[str, Any]) -> T:
+    """A copy of ``cfg`` with overrides applied and checked."""
+    merged = {**to_dict(cfg), **overrides}
+    return from_dict(type(cfg), merged)
+
+
+def load_yaml(path: str | Path) -> dict[str, Any]:
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except FileNotFoundError:
+        raise ConfigError(f"config file {path} does not exist") from None
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of config keys, got {type(data).__name__}")
+    return data
+
+
+def dump_yaml(cfg: Any) -> str:
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False)

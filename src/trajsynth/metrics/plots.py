@@ -1,0 +1,51 @@
+"""Figures of real vs generated trajectories (headless: files only, never a window)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # headless by default; nothing is shown on screen
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from ..utils.atomic import atomic_path  # noqa: E402
+
+
+def _speed(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Speed (px/ms) against time normalised to [0, 1]."""
+    dt = np.diff(p[:, 0])
+    v = np.hypot(*np.diff(p[:, 1:], axis=0).T) / np.where(dt > 0, dt, np.nan)
+    t = p[1:, 0] / max(p[-1, 0], 1e-9)
+    return t, v
+
+
+def paths_figure(real: list[np.ndarray], fake: list[np.ndarray], n: int = 12, title: str = "real vs generated",
+                 fake_name: str = "generated"):
+    """XY paths (top) and speed profiles (bottom) of up to n real and n other trajectories."""
+    fig, ax = plt.subplots(2, 2, figsize=(11, 9))
+    for col, (name, paths, color) in enumerate((("real", real, "tab:blue"), (fake_name, fake, "tab:green"))):
+        for p in paths[:n]:
+            ax[0, col].plot(p[:, 1], p[:, 2], color=color, alpha=0.6, lw=1)
+            ax[0, col].plot(p[-1, 1], p[-1, 2], "o", color=color, ms=3)
+            t, v = _speed(p)
+            ax[1, col].plot(t, v, color=color, alpha=0.5, lw=1)
+        ax[0, col].set(title=f"{name}: paths from (0, 0)", xlabel="x (px)", ylabel="y (px, down)")
+        ax[0, col].invert_yaxis()
+        ax[0, col].set_aspect("equal", adjustable="datalim")
+        ax[1, col].set(title=f"{name}: speed profiles", xlabel="time / duration", ylabel="speed (px/ms)")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
+
+
+def compare_paths(real: list[np.ndarray], fake: list[np.ndarray], out: str | Path, n: int = 12,
+                  title: str = "real vs generated") -> Path:
+    """Save :func:`paths_figure` to ``out`` (format from the suffix), atomically."""
+    fig = paths_figure(real, fake, n, title)
+    out = Path(out)
+    with atomic_path(out) as tmp:
+        fig.savefig(tmp, format=out.suffix.lstrip(".") or "png", dpi=110)
+    plt.close(fig)
+    return out

@@ -1,0 +1,104 @@
+"""Configuration of the two-stage latent WGAN-GP ("TimeGAN V6", arch_version 6)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ...blocks.expanders import EXPAND_TYPES
+from ...blocks.mlp import CRITIC_TYPES, GENERATOR_TYPES
+from ...blocks.pooling import POOL_TYPES
+from ...config import ConfigError, replace
+
+ARCH_VERSION = 6
+LR_SCHEDULES = ("none", "cosine", "step", "plateau")
+
+
+@dataclass
+class LatentWGANConfig:
+    # Architecture
+    feature_dim: int = 8
+    latent_dim: int = 48
+    summary_dim: int = 96
+    noise_dim: int = 128
+    condition_dim: int = 1
+    max_seq_len: int = 100
+    encoder_hidden_dim: int = 64
+    encoder_num_layers: int = 3
+    decoder_hidden_dim: int = 64
+    decoder_num_layers: int = 3
+    pool_type: str = "attention"
+    expand_type: str = "parallel"
+    expander_hidden_dim: int = 128
+    expander_num_layers: int = 2
+    generator_type: str = "mlp"
+    generator_hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 256])
+    critic_type: str = "mlp"
+    critic_hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 256])
+    condition_embed_dim: int = 64
+    # Stage 1 (autoencoder)
+    lr_autoencoder: float = 1e-3
+    lambda_recon: float = 1.0
+    lambda_latent: float = 0.5
+    lambda_length: float = 0.1
+    lambda_condition: float = 0.1
+    stage1_iterations: int = 15000
+    stage1_threshold: float = 0.05
+    stage1_min_iterations: int = 0
+    # Stage 2 (WGAN-GP)
+    lr_generator: float = 1e-4
+    lr_discriminator: float = 1e-4
+    n_critic: int = 5
+    lambda_gp: float = 10.0
+    use_feature_matching: bool = True
+    lambda_fm: float = 1.0
+    lambda_cond_guard: float = 1.0
+    stage2_iterations: int = 30000
+    # Shared training settings
+    batch_size: int = 64
+    grad_clip: float = 1.0
+    lr_schedule: str = "none"
+    log_interval: int = 100
+    eval_interval: int = 1000
+    save_interval: int = 5000
+    seed: int = 0
+    arch_version: int = ARCH_VERSION
+
+    def __post_init__(self) -> None:
+        choices = {"pool_type": POOL_TYPES, "expand_type": EXPAND_TYPES, "generator_type": GENERATOR_TYPES,
+                   "critic_type": CRITIC_TYPES, "lr_schedule": LR_SCHEDULES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        positive = ("latent_dim", "summary_dim", "noise_dim", "max_seq_len", "batch_size", "n_critic",
+                    "encoder_num_layers", "decoder_num_layers", "expander_num_layers")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.arch_version != ARCH_VERSION:
+            raise ConfigError(f"arch_version {self.arch_version} is not supported (this build: {ARCH_VERSION})")
+        if self.latent_dim < 2:
+            raise ConfigError("latent_dim must be >= 2")
+
+
+# Presets: differences from the defaults.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "fast": dict(latent_dim=32, summary_dim=64, noise_dim=64, encoder_hidden_dim=48, decoder_hidden_dim=48,
+                 expander_hidden_dim=64, generator_hidden_dims=[128, 128], critic_hidden_dims=[128, 128],
+                 stage1_iterations=3000, stage2_iterations=4000, eval_interval=500, save_interval=1000),
+    "large": dict(latent_dim=64, summary_dim=128, noise_dim=192, encoder_hidden_dim=128, decoder_hidden_dim=128,
+                  expander_hidden_dim=192, pool_type="hybrid", generator_hidden_dims=[512, 512, 512],
+                  critic_hidden_dims=[512, 512, 512], stage1_iterations=30000, stage2_iterations=60000),
+    # For smoke tests: seconds, not minutes.
+    "tiny": dict(latent_dim=8, summary_dim=16, noise_dim=16, encoder_hidden_dim=16, encoder_num_layers=1,
+                 decoder_hidden_dim=16, decoder_num_layers=1, expander_hidden_dim=16, expander_num_layers=1,
+                 generator_hidden_dims=[32], critic_hidden_dims=[32], condition_embed_dim=8, n_critic=2,
+                 stage1_iterations=20, stage2_iterations=20, batch_size=16, log_interval=5, eval_interval=10,
+                 save_interval=10),
+}
+
+
+def get_config(preset: str = "default", **overrides) -> LatentWGANConfig:
+    if preset not in PRESETS:
+        raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
+    return replace(LatentWGANConfig(), {**PRESETS[preset], **overrides})

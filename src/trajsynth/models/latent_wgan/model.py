@@ -1,0 +1,160 @@
+"""The two-stage latent WGAN-GP (RTSGAN-style; "TimeGAN V6").
+
+Stage 1 trains encoder → pooler → expander → decoder as an autoencoder, with a
+direct path (encoder → decoder) that gives the encoder strong gradients, plus
+two read-outs from the summary: sequence length and condition. Stage 2 freezes
+all of that and trains a conditional WGAN-GP on summary vectors only.
+Generation: noise + condition → generator → z → length head → expander → decoder.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ...blocks.expanders import build_expander
+from ...blocks.masks import length_mask
+from ...blocks.mlp import SummaryHead, build_critic, build_generator
+from ...blocks.pooling import LatentPooler
+from ...blocks.rnn import RecurrentProjection
+from ...losses.reconstruction import masked_mse, moment_matching
+from ...losses.wgan import critic_loss, generator_loss, gradient_penalty
+from .config import LatentWGANConfig
+
+AUTOENCODER_PARTS = ("encoder", "pooler", "expander", "decoder", "length_head", "condition_head")
+
+
+class LatentWGAN(nn.Module):
+    def __init__(self, cfg: LatentWGANConfig):
+        super().__init__()
+        self.cfg = cfg
+        self.encoder = RecurrentProjection(cfg.feature_dim, cfg.encoder_hidden_dim, cfg.encoder_num_layers,
+                                           cfg.latent_dim)
+        self.pooler = LatentPooler(cfg.latent_dim, cfg.summary_dim, cfg.pool_type)
+        self.expander = build_expander(
+            cfg.expand_type, summary_dim=cfg.summary_dim, latent_dim=cfg.latent_dim,
+            hidden_dim=cfg.expander_hidden_dim, num_layers=cfg.expander_num_layers, max_len=cfg.max_seq_len)
+        self.decoder = RecurrentProjection(cfg.latent_dim, cfg.decoder_hidden_dim, cfg.decoder_num_layers,
+                                           cfg.feature_dim)
+        self.length_head = SummaryHead(cfg.summary_dim, cfg.max_seq_len)  # logits of length 1..T
+        self.condition_head = SummaryHead(cfg.summary_dim, cfg.condition_dim)
+        gan_kw = dict(condition_dim=cfg.condition_dim, embed_dim=cfg.condition_embed_dim)
+        self.generator = build_generator(cfg.generator_type, noise_dim=cfg.noise_dim, summary_dim=cfg.summary_dim,
+                                         hidden_dims=cfg.generator_hidden_dims, **gan_kw)
+        self.critic = build_critic(cfg.critic_type, summary_dim=cfg.summary_dim,
+                                   hidden_dims=cfg.critic_hidden_dims, **gan_kw)
+
+    # ----- parameter groups -------------------------------------------------
+    def autoencoder_parameters(self):
+        return [p for name in AUTOENCODER_PARTS for p in getattr(self, name).parameters()]
+
+    def freeze_autoencoder(self) -> None:
+        """Stage 2 setup: no gradients into the autoencoder; eval mode for its parts."""
+        for name in AUTOENCODER_PARTS:
+            part = getattr(self, name)
+            part.requires_grad_(False)
+            part.eval()
+
+    def train(self, mode: bool = True):
+        super().train(mode)
+        if mode and not next(self.encoder.parameters()).requires_grad:  # frozen parts stay in eval
+            for name in AUTOENCODER_PARTS:
+                getattr(self, name).eval()
+        return self
+
+    # ----- stage 1 ----------------------------------------------------------
+    def encode(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """x (B, T, F) → summary z (B, S)."""
+        return self.pooler(self.encoder(x), lengths)
+
+    def forward_autoencoder(self, x: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor | None = None):
+        """Returns (x_recon (B, T, F), losses dict with 'total')."""
+        cfg, T = self.cfg, x.size(1)
+        mask = length_mask(lengths, T)  # (B, T)
+        h = self.encoder(x)  # (B, T, latent)
+        z = self.pooler(h, lengths)  # (B, S)
+        h_recon = self.expander(z, T, lengths)  # (B, T, latent)
+        x_direct, x_recon = self.decoder(torch.cat([h, h_recon])).chunk(2)  # one decoder call for both paths
+        losses = {
+            "direct": masked_mse(x_direct, x, mask),
+            "recon": masked_mse(x_recon, x, mask),
+            "latent": masked_mse(h_recon, h, mask),
+            "length": F.cross_entropy(self.length_head(z), (lengths - 1).clamp(0, cfg.max_seq_len - 1)),
+        }
+        total = losses["direct"] + cfg.lambda_recon * losses["recon"] + cfg.lambda_latent * losses["latent"]
+        total = total + cfg.lambda_length * losses["length"]
+        if condition is not None:
+            losses["condition"] = F.mse_loss(self.condition_head(z), condition)
+            total = total + cfg.lambda_condition * losses["condition"]
+        losses["total"] = total
+        return x_recon * mask.unsqueeze(-1), losses
+
+    # ----- stage 2 ----------------------------------------------------------
+    def forward_discriminator(self, z_real: torch.Tensor, condition: torch.Tensor,
+                              lengths: torch.Tensor | None = None, rng: torch.Generator | None = None) -> dict:
+        """Critic losses. ``z_real`` is a summary (B, S), or a sequence (B, T, F) when lengths are given."""
+        if lengths is not None:
+            with torch.no_grad():
+                z_real = self.encode(z_real, lengths)
+        noise = torch.randn(z_real.size(0), self.cfg.noise_dim, device=z_real.device, generator=rng)
+        with torch.no_grad():
+            z_fake = self.generator(noise, condition)
+        scores = self.critic(torch.cat([z_real, z_fake]), torch.cat([condition, condition]))  # one pass
+        d_real, d_fake = scores.chunk(2)
+        gp = gradient_penalty(self.critic, z_real, z_fake, condition, rng)
+        loss_w = critic_loss(d_real, d_fake)
+        return {"total": loss_w + self.cfg.lambda_gp * gp, "wasserstein": -loss_w.detach(), "gp": gp.detach()}
+
+    def forward_generator(self, condition: torch.Tensor, z_real: torch.Tensor | None = None,
+                          rng: torch.Generator | None = None) -> dict:
+        """Generator losses: adversarial, feature matching on ``z_real``, condition guard."""
+        cfg = self.cfg
+        noise = torch.randn(condition.size(0), cfg.noise_dim, device=condition.device, generator=rng)
+        z_fake = self.generator(noise, condition)
+        losses = {"adv": generator_loss(self.critic(z_fake, condition))}
+        total = losses["adv"]
+        if cfg.use_feature_matching and z_real is not None:
+            losses["fm"] = moment_matching(z_fake, z_real)
+            total = total + cfg.lambda_fm * losses["fm"]
+        if cfg.lambda_cond_guard > 0:
+            # The frozen condition head reads the distance off a summary; a generator
+            # that ignores its condition pays for it here.
+            losses["cond_guard"] = F.mse_loss(self.condition_head(z_fake), condition)
+            total = total + cfg.lambda_cond_guard * losses["cond_guard"]
+        losses["total"] = total
+        return losses
+
+    # ----- generation -------------------------------------------------------
+    def sample_lengths(self, z: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
+        probs = torch.softmax(self.length_head(z), dim=-1)  # (B, T)
+        return torch.multinomial(probs, 1, generator=rng).squeeze(1) + 1  # (B,)
+
+    def decode(self, z: torch.Tensor, seq_len: int | torch.Tensor) -> torch.Tensor:
+        """Summary z (B, S) → features (B, T, F), zero past each length."""
+        lengths = seq_len if torch.is_tensor(seq_len) else torch.full((z.size(0),), int(seq_len), device=z.device)
+        T = int(lengths.max())
+        x = self.decoder(self.expander(z, T, lengths))  # (B, T, F)
+        return x * length_mask(lengths, T).unsqueeze(-1)
+
+    @torch.no_grad()
+    def generate(self, n: int, conditions: torch.Tensor, seq_len: int | None = None,
+                 rng: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """n trajectories → (x (n, max_seq_len, F) zero-padded, lengths (n,)).
+
+        Lengths come from the length head unless ``seq_len`` fixes them."""
+        conditions = conditions.reshape(n, -1)
+        noise = torch.randn(n, self.cfg.noise_dim, device=conditions.device, generator=rng)
+        z = self.generator(noise, conditions)  # (n, S)
+        lengths = self.sample_lengths(z, rng) if seq_len is None else torch.full((n,), int(seq_len))
+        x = self.decode(z, lengths.to(z.device))
+        return F.pad(x, (0, 0, 0, self.cfg.max_seq_len - x.size(1))), lengths
+
+    @torch.no_grad()
+    def interpolate(self, z1: torch.Tensor, z2: torch.Tensor, n_steps: int = 10,
+                    seq_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Decode n_steps summaries on the line from z1 (S,) to z2 (S,)."""
+        w = torch.linspace(0, 1, n_steps, device=z1.device)[:, None]  # (n, 1)
+        z = (1 - w) * z1[None] + w * z2[None]  # (n, S)
+        lengths = self.length_head(z).argmax(-1) + 1 if seq_len is None else torch.full((n_steps,), seq_len)
+        return self.decode(z, lengths), lengths

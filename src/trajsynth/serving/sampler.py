@@ -1,0 +1,118 @@
+"""Pixel-space generation from a trained checkpoint: ``trajsynth.load(path).sample(...)``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..config import from_dict
+from ..data.features import NormalizationParams, condition_to_distance, distance_to_condition, features_to_paths
+from ..models.latent_wgan.config import LatentWGANConfig
+from ..models.latent_wgan.model import LatentWGAN
+from ..training.checkpoint import CheckpointError, load_checkpoint
+
+
+@dataclass
+class Generated:
+    """A batch of generated trajectories in both representations."""
+
+    X: np.ndarray  # (n, T, 8) float32 normalised features, zero past each length
+    L: np.ndarray  # (n,) int64 lengths
+    C: np.ndarray  # (n,) float32 normalised conditions
+    distance_px: np.ndarray  # (n,) requested start-to-end distances
+    paths: list[np.ndarray]  # n arrays (L_i, 3): t_ms, x_px, y_px from (0, 0, 0)
+
+
+def build_model(ckpt: dict, path: str | Path = "<checkpoint>") -> LatentWGAN:
+    """Rebuild the model from the config stored in the checkpoint and load its weights."""
+    if ckpt.get("model_family") != "latent_wgan":
+        raise CheckpointError(f"{path}: model family {ckpt.get('model_family')!r} is not supported here")
+    cfg = from_dict(LatentWGANConfig, ckpt["config"])
+    model = LatentWGAN(cfg)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not match the stored config ({str(e)[:300]})") from None
+    return model.eval()
+
+
+class TrajectorySampler:
+    def __init__(self, model: LatentWGAN, params: NormalizationParams, condition_quantiles, batch: int = 4096):
+        self.model, self.params, self.batch = model.eval(), params, batch
+        self.condition_quantiles = np.asarray(condition_quantiles, np.float64)
+
+    @classmethod
+    def from_checkpoint(cls, path: str | Path) -> TrajectorySampler:
+        ckpt = load_checkpoint(path)
+        if not ckpt.get("trainer_state", {}).get("stage2_done", False):
+            raise CheckpointError(f"{path} is not a finished model (stage 2 has not completed); "
+                                  "use stage2_final.pt or final.pt, or resume training")
+        data = ckpt["data"]
+        return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
+                   data["condition_quantiles"])
+
+    @property
+    def distance_range(self) -> tuple[float, float]:
+        return self.params.d_min, self.params.d_max
+
+    def conditions_for(self, n: int, distance_px, rng: np.random.Generator) -> np.ndarray:
+        """Normalised conditions for requested distances (None: drawn like the training data)."""
+        if distance_px is None:
+            q = self.condition_quantiles
+            return np.interp(rng.uniform(0, 1, n), np.linspace(0, 1, len(q)), q).astype(np.float32)
+        d = np.broadcast_to(np.asarray(distance_px, np.float64), (n,))
+        lo, hi = self.distance_range
+        if not np.isfinite(d).all() or d.min() < lo or d.max() > hi:
+            raise ValueError(f"distance_px must lie in [{lo:g}, {hi:g}] px (the model's trained range)")
+        return distance_to_condition(d, self.params).astype(np.float32)
+
+    def generate(self, n: int, distance_px=None, seed: int | None = None,
+                 conditions: np.ndarray | None = None) -> Generated:
+        """n trajectories; the same seed gives the same output."""
+        if n < 1:
+            raise ValueError(f"n must be >= 1, got {n}")
+        rng = np.random.default_rng(seed)
+        C = conditions.astype(np.float32) if conditions is not None else self.conditions_for(n, distance_px, rng)
+        gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
+        xs, ls = [], []
+        for s in range(0, n, self.batch):
+            c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)
+            x, L = self.model.generate(len(c), c, rng=gen)
+            xs.append(x.numpy()), ls.append(L.numpy())
+        X, L = np.concatenate(xs).astype(np.float32), np.concatenate(ls).astype(np.int64)
+        paths = features_to_paths(X, C, L, self.params)
+        return Generated(X, L, C, condition_to_distance(C, self.params), paths)
+
+    def sample(self, n: int, distance_px=None, seed: int | None = None) -> list[np.ndarray]:
+        """n pixel paths, each (L_i, 3) = (t_ms, x_px, y_px) starting at (0, 0, 0)."""
+        return self.generate(n, distance_px, seed).paths
+
+    def path(self, start, end, seed: int | None = None) -> np.ndarray:
+        """A timestamped path from ``start`` that ends exactly at ``end``.
+
+        A trajectory is generated for the distance |end − start|, then rotated and
+        uniformly scaled about its start so that its last point lands on ``end``
+        (the scale factor is the ratio of requested to generated end distance,
+        close to 1 for a faithful model). Times are kept as generated.
+        """
+        start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
+        target = end - start
+        dist = float(np.hypot(*target))
+        p = self.sample(1, dist, seed)[0]
+        g = p[-1, 1:]
+        g_len = float(np.hypot(*g))
+        if g_len == 0:
+            raise RuntimeError("generated trajectory ends at its start; cannot orient it")
+        rot = np.arctan2(target[1], target[0]) - np.arctan2(g[1], g[0])
+        R = (dist / g_len) * np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
+        xy = p[:, 1:] @ R.T + start
+        xy[-1] = end  # remove float rounding from the end point
+        return np.column_stack([p[:, 0], xy])
+
+
+def load(path: str | Path) -> TrajectorySampler:
+    """Load a finished checkpoint for sampling (``trajsynth.load``)."""
+    return TrajectorySampler.from_checkpoint(path)

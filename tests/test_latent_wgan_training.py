@@ -1,0 +1,147 @@
+"""Training, checkpoints, resume, divergence handling and the model CLI, on tiny presets."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import trajsynth
+from trajsynth.cli.main import main
+from trajsynth.data.loading import TrajectoryDataset
+from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
+from trajsynth.data.synthetic import synthetic_segments
+from trajsynth.models.latent_wgan.config import get_config
+from trajsynth.training.checkpoint import CheckpointError, load_checkpoint
+from trajsynth.training.data import load_train_data
+from trajsynth.training.two_stage import TrainData, TrainingDiverged, TwoStageTrainer
+
+MAX_LEN = 40
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("synthetic") / "data"
+    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
+    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
+    return out
+
+
+def tiny_cfg(**kw):
+    return get_config("tiny", max_seq_len=MAX_LEN, stage1_threshold=0.0, **kw)
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_full_run_writes_every_artifact(data_dir, tmp_path):
+    tr = TwoStageTrainer(tiny_cfg(), load_train_data(data_dir), tmp_path / "run", tensorboard=False, progress=False)
+    final = tr.train()
+    names = {p.name for p in (tmp_path / "run").iterdir()}
+    assert {"config.yaml", "metrics.jsonl", "stage1_final.pt", "stage2_iter10.pt", "stage2_final.pt",
+            "final.pt"} <= names
+    ckpt = load_checkpoint(final)
+    assert ckpt["config"]["arch_version"] == 6 and ckpt["trainer_state"]["stage2_done"]
+    lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
+    assert any('"stage": 2' in line for line in lines)
+
+
+def test_autoencoder_frozen_in_stage2(data_dir, tmp_path):
+    tr = TwoStageTrainer(tiny_cfg(), load_train_data(data_dir), tmp_path, tensorboard=False, progress=False)
+    tr.train_stage1()
+    before = {k: v.clone() for k, v in tr.model.encoder.state_dict().items()}
+    gen_before = weights(tr.model.generator)
+    tr.train_stage2()
+    assert all(torch.equal(before[k], v) for k, v in tr.model.encoder.state_dict().items())
+    assert any(not torch.equal(gen_before[k], v) for k, v in tr.model.generator.state_dict().items())
+
+
+@pytest.mark.parametrize("ckpt_name", ["stage1_iter10.pt", "stage2_iter10.pt"])
+def test_resume_matches_uninterrupted_run(data_dir, tmp_path, ckpt_name):
+    data = load_train_data(data_dir)
+    full = TwoStageTrainer(tiny_cfg(), data, tmp_path / "full", tensorboard=False, progress=False)
+    full.train()
+    resumed = TwoStageTrainer.from_checkpoint(tmp_path / "full" / ckpt_name, data, tmp_path / "resumed",
+                                              tensorboard=False, progress=False)
+    resumed.train()
+    a, b = weights(full.model), weights(resumed.model)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run must end with identical weights"
+
+
+def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(data_dir, tmp_path):
+    data = load_train_data(data_dir)
+    X = data.train.X.clone()
+    X[5:, 1, 0] = float("nan")  # poison most sequences
+    bad = TrainData(TrajectoryDataset(X, data.train.C, data.train.L), data.val, data.normalization, "x")
+    tr = TwoStageTrainer(tiny_cfg(save_interval=1000), bad, tmp_path, tensorboard=False, progress=False)
+    with pytest.raises(TrainingDiverged, match=r"\[Stage 1\] non-finite loss at iteration \d+"):
+        tr.train()
+    assert not (tmp_path / "stage1_final.pt").exists()
+
+
+def test_checkpoint_loading_is_safe_and_explains(tmp_path):
+    with pytest.raises(CheckpointError, match="is a directory"):
+        load_checkpoint(tmp_path)
+    with pytest.raises(CheckpointError, match="does not exist"):
+        load_checkpoint(tmp_path / "missing.pt")
+    (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="cannot be read"):
+        load_checkpoint(tmp_path / "junk.pt")
+
+    class Evil:
+        def __reduce__(self):
+            return (Path.touch, (tmp_path / "pwned",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "trajsynth-checkpoint", "x": Evil()}))
+    with pytest.raises(CheckpointError):
+        load_checkpoint(tmp_path / "evil.pt")
+    assert not (tmp_path / "pwned").exists(), "loading must never run pickled code"
+
+
+def test_sampler_pixel_paths(data_dir, tmp_path):
+    TwoStageTrainer(tiny_cfg(), load_train_data(data_dir), tmp_path, tensorboard=False, progress=False).train()
+    s = trajsynth.load(tmp_path / "final.pt")
+    a, b = s.sample(3, distance_px=150, seed=7), s.sample(3, distance_px=150, seed=7)
+    assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
+    assert all(np.array_equal(p[0], [0, 0, 0]) and np.all(np.diff(p[:, 0]) >= 0) for p in a)
+    path = s.path((100, 200), (400, 600), seed=1)
+    assert np.allclose(path[0, 1:], (100, 200)) and np.array_equal(path[-1, 1:], (400, 600))
+    with pytest.raises(ValueError, match="trained range"):
+        s.sample(1, distance_px=1e6)
+    with pytest.raises(CheckpointError, match="not a finished model"):
+        trajsynth.load(tmp_path / "stage1_final.pt")
+
+
+def test_cli_modes(data_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    run_args = ["--no-tensorboard", "--quiet", "--out", str(out)]
+    tiny = ["--preset", "tiny", "--set", "stage1_threshold=0", *run_args]
+    assert main(["train", str(data_dir), *tiny]) == 0
+    run = next(out.iterdir())
+    final = run / "final.pt"
+    assert main(["generate", str(final), "--n", "5", "--distance", "200"]) == 0
+    assert "5 trajectories" in capsys.readouterr().out
+    npz = tmp_path / "samples.npz"
+    assert main(["export-samples", str(final), "--n", "20", "--out", str(npz), "--conditions-from",
+                 str(data_dir), "--split", "test"]) == 0
+    z = np.load(npz, allow_pickle=False)
+    assert z["X"].shape == (20, MAX_LEN, 8) and z["paths_offsets"][-1] == len(z["paths_points"])
+    assert np.allclose(z["C"], np.load(data_dir / "C_test.npy")[:20])
+    assert main(["export-samples", str(final), "--n", "5", "--out", str(npz)]) == 2  # never overwrite
+    assert main(["inspect-checkpoint", str(final)]) == 0
+    assert "stage2_done True" in capsys.readouterr().out
+    assert main(["inspect-checkpoint", str(run)]) == 2
+    assert "is a directory" in capsys.readouterr().err
+    assert main(["inspect-model", "--preset", "tiny"]) == 0
+    assert main(["resume", str(run / "stage2_iter10.pt"), *run_args]) == 0
+    assert main(["train-stage1", str(data_dir), *tiny]) == 0
+    s1 = sorted(out.glob("*/stage1_final.pt"))[-1]
+    assert main(["train-stage2", str(data_dir), "--stage1-checkpoint", str(s1), *tiny]) == 0
+    assert main(["train-stage2", str(data_dir), "--stage1-checkpoint", str(s1), *tiny,
+                 "--set", "latent_dim=9"]) == 2
+    assert "mismatch" in capsys.readouterr().err
