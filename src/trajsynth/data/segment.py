@@ -76,7 +76,8 @@ class SegmentStats:
 def clean_log(log: EventLog, stats: SegmentStats) -> EventLog:
     """Drop artefact coordinates, out-of-order events and exact duplicates."""
     stats.events += len(log)
-    bad = (log.x >= ARTEFACT_COORD) | (log.y >= ARTEFACT_COORD) | (log.x < 0) | (log.y < 0)
+    # Negative positions are kept: they are real on multi-monitor desktops.
+    bad = (log.x >= ARTEFACT_COORD) | (log.y >= ARTEFACT_COORD)
     stats.dropped_events["artefact coordinate"] += int(bad.sum())
     log = log.select(~bad)
     # An event earlier than one already seen breaks time order: keep only events at

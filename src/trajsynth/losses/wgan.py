@@ -10,8 +10,7 @@ def gradient_penalty(critic, real: torch.Tensor, fake: torch.Tensor, condition: 
     """E[(‖∇_x̂ D(x̂, c)‖₂ − 1)²] at random points x̂ between real and fake summaries."""
     alpha = torch.rand(real.size(0), 1, device=real.device, generator=generator)  # (B, 1)
     x_hat = (alpha * real + (1 - alpha) * fake).requires_grad_(True)  # (B, S)
-    score = critic(x_hat, condition)
-    (grad,) = torch.autograd.grad(score.sum(), x_hat, create_graph=True)
+    (grad,) = torch.autograd.grad(critic(x_hat, condition).sum(), x_hat, create_graph=True)  # (B, S)
     return ((grad.norm(2, dim=1) - 1) ** 2).mean()
 
 

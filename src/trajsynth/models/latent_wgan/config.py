@@ -28,8 +28,8 @@ class LatentWGANConfig:
     decoder_num_layers: int = 3
     pool_type: str = "attention"
     expand_type: str = "parallel"
-    expander_hidden_dim: int = 128
-    expander_num_layers: int = 2
+    expander_hidden_dim: int = 64
+    expander_num_layers: int = 1
     generator_type: str = "mlp"
     generator_hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 256])
     critic_type: str = "mlp"
@@ -84,8 +84,9 @@ class LatentWGANConfig:
 PRESETS: dict[str, dict] = {
     "default": {},
     "fast": dict(latent_dim=32, summary_dim=64, noise_dim=64, encoder_hidden_dim=48, decoder_hidden_dim=48,
-                 expander_hidden_dim=64, generator_hidden_dims=[128, 128], critic_hidden_dims=[128, 128],
-                 stage1_iterations=3000, stage2_iterations=4000, eval_interval=500, save_interval=1000),
+                 expander_hidden_dim=48, generator_hidden_dims=[128, 128], critic_hidden_dims=[128, 128],
+                 stage1_iterations=3000, stage1_min_iterations=1500, stage2_iterations=3000, eval_interval=500,
+                 save_interval=1000),
     "large": dict(latent_dim=64, summary_dim=128, noise_dim=192, encoder_hidden_dim=128, decoder_hidden_dim=128,
                   expander_hidden_dim=192, pool_type="hybrid", generator_hidden_dims=[512, 512, 512],
                   critic_hidden_dims=[512, 512, 512], stage1_iterations=30000, stage2_iterations=60000),

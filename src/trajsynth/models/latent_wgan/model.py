@@ -100,8 +100,9 @@ class LatentWGAN(nn.Module):
         noise = torch.randn(z_real.size(0), self.cfg.noise_dim, device=z_real.device, generator=rng)
         with torch.no_grad():
             z_fake = self.generator(noise, condition)
-        scores = self.critic(torch.cat([z_real, z_fake]), torch.cat([condition, condition]))  # one pass
+        scores = self.critic(torch.cat([z_real, z_fake]), condition.repeat(2, 1))  # real and fake in one pass
         d_real, d_fake = scores.chunk(2)
+        # The penalty gets its own pass: double backward through a merged batch costs more than it saves.
         gp = gradient_penalty(self.critic, z_real, z_fake, condition, rng)
         loss_w = critic_loss(d_real, d_fake)
         return {"total": loss_w + self.cfg.lambda_gp * gp, "wasserstein": -loss_w.detach(), "gp": gp.detach()}
@@ -147,8 +148,22 @@ class LatentWGAN(nn.Module):
         noise = torch.randn(n, self.cfg.noise_dim, device=conditions.device, generator=rng)
         z = self.generator(noise, conditions)  # (n, S)
         lengths = self.sample_lengths(z, rng) if seq_len is None else torch.full((n,), int(seq_len))
-        x = self.decode(z, lengths.to(z.device))
-        return F.pad(x, (0, 0, 0, self.cfg.max_seq_len - x.size(1))), lengths
+        return self.decode_bucketed(z, lengths.to(z.device)), lengths
+
+    def decode_bucketed(self, z: torch.Tensor, lengths: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+        """Decode in chunks of similar length, each only as long as its longest member.
+
+        Recurrent decoding costs time per step, so a batch padded to its single
+        longest sequence wastes most of its work; sorting first removes that.
+        Returns (n, max_seq_len, F), zero past each length.
+        """
+        out = z.new_zeros(len(z), self.cfg.max_seq_len, self.cfg.feature_dim)
+        order = torch.argsort(lengths)
+        for s in range(0, len(z), chunk):
+            idx = order[s : s + chunk]
+            x = self.decode(z[idx], lengths[idx])  # (b, T_chunk, F)
+            out[idx, : x.size(1)] = x
+        return out
 
     @torch.no_grad()
     def interpolate(self, z1: torch.Tensor, z2: torch.Tensor, n_steps: int = 10,
