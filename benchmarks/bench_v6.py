@@ -116,7 +116,8 @@ def generate_rate(tr: TwoStageTrainer, reference: bool, n: int) -> float:
 
 
 def measure(data, reference: bool, iters: int, warmup: int, n_gen: int) -> dict:
-    overrides = dict(expand_type="lstm") if reference else {}
+    # The design's literal expander: autoregressive LSTM, 128 hidden, 2 layers.
+    overrides = dict(expand_type="lstm", expander_hidden_dim=128, expander_num_layers=2) if reference else {}
     cfg = get_config("default", max_seq_len=data.train.max_len, batch_size=64, **overrides)
     with tempfile.TemporaryDirectory() as run:
         tr = TwoStageTrainer(cfg, data, run, tensorboard=False, progress=False)
