@@ -91,7 +91,8 @@ def _split_arrays(segs: list[Segment], max_len: int, params) -> SplitArrays:
 
 def read_all(raw_dir: Path, cfg: PreprocessConfig, workers: int, progress: bool) -> list[FileResult]:
     files = find_logs(raw_dir)
-    bar = dict(total=len(files), desc="reading logs", unit="file", disable=not progress)
+    # disable=None: the bar shows on a terminal only
+    bar = dict(total=len(files), desc="reading logs", unit="file", disable=None if progress else True)
     if workers <= 1:
         return [process_file(f, raw_dir, cfg) for f in tqdm(files, **bar)]
     with ProcessPoolExecutor(max_workers=workers) as pool:

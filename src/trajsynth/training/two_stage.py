@@ -141,8 +141,9 @@ class TwoStageTrainer:
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
 
     def _bar(self, stage: int, total: int, start: int):
-        return tqdm(total=total, initial=start, desc=f"stage {stage}", unit="it", disable=not self.progress,
-                    dynamic_ncols=True, leave=False)
+        # disable=None: the bar shows on a terminal only; logs keep just the [Stage N] lines.
+        return tqdm(total=total, initial=start, desc=f"stage {stage}", unit="it",
+                    disable=None if self.progress else True, dynamic_ncols=True, leave=False)
 
     # ----- stage 1 ----------------------------------------------------------
     def _stage1_batches(self):
