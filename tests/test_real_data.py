@@ -1,4 +1,7 @@
-"""The real datasets in ../shared (skipped where absent): counts, splits, validity, round trip."""
+"""Full preprocessing of the real datasets in ../shared/datasets (skipped where absent).
+
+Each dataset is processed once per module (SapiMouse ~10-15 s, Balabit ~15-25 s).
+"""
 
 from __future__ import annotations
 
@@ -6,41 +9,99 @@ import numpy as np
 import pytest
 
 from trajsynth.cli.main import main
-from trajsynth.data.directory import load_meta, load_params, load_split
-from trajsynth.data.features import features_to_paths
+from trajsynth.data.directory import SPLITS, load_meta, load_params, load_split
+from trajsynth.data.features import condition_to_distance, features_to_paths
+from trajsynth.data.preprocess import preprocess
+from trajsynth.data.summary import summarize
+from trajsynth.data.validate import validate_data_dir
 
 
 @pytest.fixture(scope="module")
 def sapimouse_dir(tmp_path_factory, sapimouse_raw):
-    raw = sapimouse_raw
-    out = tmp_path_factory.mktemp("sapi") / "data"
-    assert main(["preprocess", str(raw), str(out), "--quiet"]) == 0
-    return out
+    out = tmp_path_factory.mktemp("sapimouse") / "data"
+    meta = preprocess(sapimouse_raw, out, progress=False)
+    return out, meta
 
 
-def test_sapimouse_counts_splits_and_validity(sapimouse_dir, capsys):
-    meta = load_meta(sapimouse_dir)
-    assert sum(meta["counts"].values()) >= 20_000
-    assert len(meta["source_files"]) == 245
-    users = {k: set(v) for k, v in meta["users"].items()}
+@pytest.fixture(scope="module")
+def balabit_dir(tmp_path_factory, balabit_raw):
+    out = tmp_path_factory.mktemp("balabit") / "data"
+    meta = preprocess(balabit_raw, out, progress=False)
+    return out, meta
+
+
+def check_splits(meta, n_users):
+    users = {s: set(meta["users"][s]) for s in SPLITS}
+    assert all(users.values())
     assert not (users["train"] & users["val"] or users["train"] & users["test"] or users["val"] & users["test"])
-    assert main(["validate-data", str(sapimouse_dir)]) == 0
-    assert "VALID" in capsys.readouterr().out
+    assert len(set().union(*users.values())) == n_users
 
 
-def test_sapimouse_inverse_reproduces_raw_paths(sapimouse_dir):
-    s = load_split(sapimouse_dir, "test")
-    back = features_to_paths(s.X, s.C, s.L, load_params(sapimouse_dir))
-    err_xy = max(np.abs(b[:, 1:] - s.path(i)[:, 1:]).max() for i, b in enumerate(back))
-    err_t = max(np.abs(b[:, 0] - s.path(i)[:, 0]).max() for i, b in enumerate(back))
-    assert err_xy < 0.01 and err_t < 0.01
+def check_roundtrip(out, split="test"):
+    """Stored features + condition reproduce every stored path of the split (px and ms)."""
+    s = load_split(out, split)
+    back = features_to_paths(s.X, s.C, s.L, load_params(out))
+    err = max(np.abs(b - s.path(i)).max() for i, b in enumerate(back))
+    assert err < 0.01, f"worst round-trip error {err:.4g} (px or ms)"
 
 
-def test_balabit(tmp_path, balabit_raw):
-    raw = balabit_raw
-    out = tmp_path / "balabit"
-    assert main(["preprocess", str(raw), str(out), "--quiet"]) == 0
-    meta = load_meta(out)
-    assert sum(meta["counts"].values()) >= 20_000
-    assert meta["dropped_events"]["artefact coordinate"] > 0  # the 65535 rows
+# --------------------------------------------------------------------------- SapiMouse
+
+
+def test_sapimouse_counts_and_splits(sapimouse_dir):
+    out, meta = sapimouse_dir
+    total = sum(meta["counts"].values())
+    assert total >= 20_000, meta["counts"]
+    assert len(meta["source_files"]) == 245 and meta["skipped_files"] == [] and meta["skipped_rows"] == {}
+    check_splits(meta, 120)
+    assert meta["dropped_events"]["duplicate event"] > 0 and meta["dropped_events"]["non-monotonic timestamp"] > 0
+    assert meta["candidate_movements"] > total
+    assert load_meta(out)["counts"] == meta["counts"]
+
+
+def test_sapimouse_validates(sapimouse_dir, capsys):
+    out, _ = sapimouse_dir
+    assert validate_data_dir(out).ok
     assert main(["validate-data", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith("VALID")
+
+
+def test_sapimouse_looks_like_the_readme_says(sapimouse_dir):
+    """Median ~35 points, median distance a few hundred px, movement time growing with distance."""
+    out, _ = sapimouse_dir
+    s = load_split(out, "train")
+    dist = condition_to_distance(s.C, load_params(out))
+    dur = s.points[s.offsets[1:] - 1, 0]
+    assert 20 <= np.median(s.L) <= 50
+    assert 250 < np.median(dist) < 700
+    assert np.median(dur[dist > 800]) > 1.5 * np.median(dur[(dist > 20) & (dist < 50)])
+
+
+def test_sapimouse_round_trip(sapimouse_dir):
+    check_roundtrip(sapimouse_dir[0])
+
+
+# --------------------------------------------------------------------------- Balabit
+
+
+def test_balabit_counts_and_splits(balabit_dir):
+    out, meta = balabit_dir
+    assert sum(meta["counts"].values()) >= 20_000, meta["counts"]
+    assert len(meta["source_files"]) == 65 and meta["skipped_files"] == []
+    check_splits(meta, 10)
+    assert meta["dropped_events"]["artefact coordinate"] > 0  # the 65535 rows
+
+
+def test_balabit_validates(balabit_dir, capsys):
+    out, _ = balabit_dir
+    assert validate_data_dir(out).ok
+    assert main(["validate-data", str(out)]) == 0
+    assert capsys.readouterr().out.strip().endswith("VALID")
+
+
+def test_balabit_round_trip_and_summary(balabit_dir):
+    out, _ = balabit_dir
+    check_roundtrip(out)
+    summary = summarize(out)
+    assert summary["splits"]["train"]["users"] >= 4
+    assert summary["padding"]["length_aware"] < summary["padding"]["random"]

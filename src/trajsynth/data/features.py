@@ -127,8 +127,15 @@ def _held_heading(step: np.ndarray, moving: np.ndarray) -> np.ndarray:
     return np.take_along_axis(raw, last, axis=1)
 
 
-def fit_params(kin: dict[str, np.ndarray], d_min: float, d_max: float, q: float = 0.995) -> NormalizationParams:
-    """Robust scales from training kinematics (median magnitude and a high quantile)."""
+def fit_params(kin: dict[str, np.ndarray], d_min: float, d_max: float, q: float = 0.995,
+               dt_bound: float = 0.0) -> NormalizationParams:
+    """Robust scales from training kinematics (median magnitude and a high quantile).
+
+    ``dt_bound`` is the largest time step segmentation can let through (the pause
+    threshold, or the longest movement when long ones are thinned). dt's scale
+    covers it, so a slower logger in the validation or test users is never
+    clipped and the inverse recovers its times exactly.
+    """
     valid = kin["valid"].copy()
     valid[:, 0] = False  # step 0 carries no motion
 
@@ -144,6 +151,7 @@ def fit_params(kin: dict[str, np.ndarray], d_min: float, d_max: float, q: float 
     acs, acm = scales(kin["accel"], q)
     avs, avm = scales(kin["ang_vel"], q)
     dts, dtm = scales(kin["dt"], 1.0)
+    dtm = max(dtm, float(dt_bound))
     return NormalizationParams(d_min, d_max, ss, sm, acs, acm, avs, avm, dts, dtm)
 
 

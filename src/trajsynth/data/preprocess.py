@@ -150,7 +150,9 @@ def build_data_dir(segs: list[Segment], out_dir: Path, cfg: PreprocessConfig, so
     split_of = {u: name for name, us in users.items() for u in us}
     by_split = {name: [s for s in segs if split_of[s.user] == name] for name in SPLITS}
     train_P, train_L = pad_paths([s.points for s in by_split["train"]], cfg.max_seq_len)
-    params = fit_params(raw_kinematics(train_P, train_L), cfg.segment.min_distance, cfg.segment.max_distance)
+    dt_bound = cfg.segment.pause_ms if cfg.long_policy == "drop" else cfg.segment.max_duration
+    params = fit_params(raw_kinematics(train_P, train_L), cfg.segment.min_distance, cfg.segment.max_distance,
+                        dt_bound=dt_bound)
     arrays = {name: _split_arrays(by_split[name], cfg.max_seq_len, params) for name in SPLITS}
     dropped = dict(source.get("dropped_movements", {}))
     if cfg.long_policy == "drop":

@@ -9,6 +9,7 @@ had to skip, so that one bad line never costs the whole file.
 from __future__ import annotations
 
 import gzip
+import math
 import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -129,6 +130,8 @@ def _parse_rows(lines: list[str], fmt: str, report: ReadReport) -> EventLog:
             continue
         try:
             ti, xi, yi = float(parts[t_col]) * scale, float(parts[-2]), float(parts[-1])
+            if not math.isfinite(ti + xi + yi):  # float() accepts 'nan' and 'inf'
+                raise ValueError
         except ValueError:
             report.skip("non-numeric timestamp or position", line_no)
             continue

@@ -57,7 +57,7 @@ def _check_X(name: str, X: np.ndarray, r: ValidationReport) -> bool:
         n_bad = int((~finite).any(axis=(1, 2)).sum())
         first = int(np.flatnonzero((~finite).any(axis=(1, 2)))[0])
         r.error(name, f"{n_bad} sequence(s) hold NaN or Inf (first: index {first})")
-    elif np.abs(X).max() > 1 + _TOL:
+    elif X.size and np.abs(X).max() > 1 + _TOL:
         r.error(name, f"values outside [-1, 1] (max |x| = {float(np.abs(X).max()):.4g})")
     return True
 
