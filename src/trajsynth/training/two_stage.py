@@ -20,6 +20,7 @@ from ..blocks.masks import length_mask
 from ..config import dump_yaml, from_dict, to_dict
 from ..data.loading import LengthAwareBatchSampler, TrajectoryDataset
 from ..losses.reconstruction import masked_mse
+from ..metrics.distribution import coverage_density, mmd_rbf
 from ..models.latent_wgan.config import LatentWGANConfig
 from ..models.latent_wgan.model import LatentWGAN
 from ..utils.atomic import write_text
@@ -41,15 +42,6 @@ class TrainData:
     val: TrajectoryDataset | None
     normalization: dict
     data_dir: str
-
-
-def mmd_rbf(a: torch.Tensor, b: torch.Tensor) -> float:
-    """Squared MMD with an RBF kernel at the median-distance bandwidth (biased estimate)."""
-    xy = torch.cat([a, b])
-    d2 = torch.cdist(xy, xy).pow(2)
-    k = torch.exp(-d2 / d2[d2 > 0].median().clamp_min(1e-8))
-    n = len(a)
-    return float(k[:n, :n].mean() + k[n:, n:].mean() - 2 * k[:n, n:].mean())
 
 
 class TwoStageTrainer:
@@ -327,7 +319,10 @@ class TwoStageTrainer:
         self.model.eval()
         z_fake = self.model.generator(torch.randn(n, self.cfg.noise_dim, generator=gen), c)
         cond_err = float((self.model.condition_head(z_fake) - c).abs().mean())
-        return {"val_mmd_summary": mmd_rbf(z_fake, z_real), "val_condition_mae": cond_err}
+        # The evaluation suite's own latent metrics (pure functions), cheap on 1024 summaries.
+        cd = coverage_density(z_real.numpy(), z_fake.numpy())
+        return {"val_mmd_summary": mmd_rbf(z_real.numpy(), z_fake.numpy(), seed=self.cfg.seed),
+                "val_coverage": cd["coverage"], "val_density": cd["density"], "val_condition_mae": cond_err}
 
     def train_stage2(self) -> dict:
         st = self.state

@@ -1,0 +1,168 @@
+"""Evaluation commands: evaluate (report.json + report.md), visualize, benchmark (Sines / Stocks / Energy)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from ..config import parse_overrides
+from ..data.timeseries import BENCHMARKS
+from ..data.timeseries import ENV_VAR as TIMEGAN_ENV
+from ..models.latent_wgan.config import PRESETS
+from ..utils.atomic import write_text
+
+SPLITS = ("train", "val", "test")
+SHARED_TIMEGAN = Path("..") / "shared" / "datasets" / "timegan"
+BENCHMARK_MODELS = ("latent_wgan",)  # model families with an unconditional fixed-length training path
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "evaluate", help="every metric of a model (or of exported samples) against real trajectories",
+        description="Evaluate a checkpoint:  trajsynth evaluate CKPT DATA_DIR [--split test]\n"
+                    "or exported samples:  trajsynth evaluate --samples FILE.npz DATA_DIR\n"
+                    "Writes report.json (metric keys → numbers) and report.md (with bands) into a new folder.",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("inputs", nargs="+", metavar="CKPT DATA_DIR", help="checkpoint and data directory "
+                   "(only DATA_DIR with --samples)")
+    p.add_argument("--samples", help="an .npz in the export-samples format, from any model")
+    _add_common(p)
+    p.add_argument("--repeats", type=int, default=3, help="repeats of the classifier-based scores (mean ± std)")
+    p.add_argument("--plots", action="store_true", help="also write every figure of `visualize` into the folder")
+    p.add_argument("--workers", type=int, default=None, help="processes for the post-hoc classifiers "
+                   "(default: one per CPU core, at most 4)")
+    p.add_argument("--quick", action="store_true", help="short training of the learned metrics (smoke tests only: "
+                   "not comparable with full reports)")
+    p.set_defaults(func=cmd_evaluate)
+    p = sub.add_parser("visualize", help="figures of generated vs real trajectories (files only, headless)")
+    p.add_argument("inputs", nargs="+", metavar="CKPT DATA_DIR", help="as for evaluate")
+    p.add_argument("--samples", help="an .npz in the export-samples format")
+    _add_common(p, n_default=1000)
+    p.add_argument("--show", action="store_true", help="also open the figures on screen")
+    p.set_defaults(func=cmd_visualize)
+    _register_benchmark(sub)
+
+
+def _add_common(p: argparse.ArgumentParser, n_default: int = 2000) -> None:
+    p.add_argument("--split", default="test", choices=SPLITS, help="real split to compare with")
+    p.add_argument("--n", type=int, default=n_default, help="trajectories per set (fewer if the split is smaller)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default: evaluation/eval_YYYYMMDD_HHMMSS); must not exist")
+
+
+def _register_benchmark(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("benchmark", help="literature benchmark (Sines, Stocks, Energy) next to published results",
+                       description="Train the model on the benchmark's windows (TimeGAN protocol: min-max "
+                                   "scaling, stride-1 windows of length 24), score it, and print our mean ± std "
+                                   "next to the published rows of TimeGAN, RTSGAN and Diffusion-TS.")
+    p.add_argument("--dataset", required=True, choices=BENCHMARKS)
+    p.add_argument("--model", default="latent_wgan", choices=BENCHMARK_MODELS)
+    p.add_argument("--runs", type=int, default=3, help="independent training runs (seeds seed, seed+1, ...)")
+    p.add_argument("--data", help="CSV of stocks / energy, or its folder (default: $TRAJSYNTH_TIMEGAN_DATA, "
+                   "else ../shared/datasets/timegan when it exists)")
+    p.add_argument("--preset", default="fast", choices=sorted(PRESETS))
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--jobs", type=int, default=1, help="train this many runs at once, in separate processes")
+    p.add_argument("--out", help="also write the table (.md) and numbers (.json) into this new folder")
+    p.add_argument("--quick", action="store_true", help="smoke test: 500 windows and short metric training "
+                   "(not comparable with the published rows)")
+    p.set_defaults(func=cmd_benchmark)
+
+
+def _out_dir(a: argparse.Namespace, prefix: str) -> Path:
+    out = Path(a.out) if a.out else Path("evaluation") / f"{prefix}_{datetime.now():%Y%m%d_%H%M%S}"
+    if out.exists() and any(out.iterdir()):
+        raise FileExistsError(f"{out} already exists and is not empty; choose another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
+
+
+def _sets(a: argparse.Namespace):
+    """(real, fake, reference, embed, description) from the command's inputs."""
+    from ..metrics.sources import checkpoint_embed, checkpoint_set, real_set, samples_set
+    from ..serving.sampler import TrajectorySampler
+
+    want = 1 if a.samples else 2
+    if len(a.inputs) != want:
+        usage = "--samples FILE.npz DATA_DIR" if a.samples else "CKPT DATA_DIR"
+        raise ValueError(f"expected {usage}, got {len(a.inputs)} positional argument(s)")
+    data_dir = Path(a.inputs[-1])
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    real = real_set(data_dir, a.split, a.n, a.seed)
+    ref_split = "train" if a.split != "train" else "val"
+    reference = real_set(data_dir, ref_split, len(real), a.seed + 1)
+    if a.samples:
+        return real, samples_set(a.samples, a.n, a.seed), reference, None, f"samples {a.samples}"
+    sampler = TrajectorySampler.from_checkpoint(a.inputs[0])
+    return real, checkpoint_set(sampler, real, a.seed), reference, checkpoint_embed(sampler), a.inputs[0]
+
+
+def cmd_evaluate(a: argparse.Namespace) -> int:
+    from ..metrics.report import write_report
+    from ..metrics.suite import FULL, QUICK, evaluate
+
+    t0 = time.perf_counter()
+    real, fake, reference, embed, source = _sets(a)
+    out = _out_dir(a, "eval")
+    print(f"evaluating {source}: {len(fake)} generated vs {len(real)} real ({a.split}), into {out}")
+    res = evaluate(real, fake, reference, embed, seed=a.seed, repeats=a.repeats, budget=QUICK if a.quick else FULL,
+                   workers=a.workers, log=print)
+    meta = {"generated": source, "real": f"{a.inputs[-1]} ({a.split}, {len(real)})",
+            "real-vs-real reference": f"{len(reference)} trajectories of another split", "seed": a.seed,
+            "latent space": "the checkpoint's frozen encoder" if embed else "the evaluator's own encoder",
+            "budget": "quick (smoke test; not comparable with full reports)" if a.quick else "full"}
+    if a.plots:
+        _plots(real, fake, out, a.seed)
+    meta["total time"] = f"{time.perf_counter() - t0:.0f} s"
+    j, m = write_report(out, res, "trajsynth evaluation", meta)
+    print(m.read_text())
+    print(f"wrote {j} and {m} in {time.perf_counter() - t0:.0f} s")
+    return 0
+
+
+def _plots(real, fake, out: Path, seed: int, show: bool = False) -> list[Path]:
+    from ..metrics.visualize import visualize_all
+
+    if real.paths is None or fake.paths is None:
+        raise ValueError("figures need pixel paths for both sets (a data directory with paths_*.npz)")
+    paths = visualize_all((real.X, real.L, real.paths), (fake.X, fake.L, fake.paths), out, seed=seed, show=show)
+    for p in paths:
+        print(f"  figure {p}")
+    return paths
+
+
+def cmd_visualize(a: argparse.Namespace) -> int:
+    real, fake, _, _, source = _sets(a)
+    out = _out_dir(a, "figures")
+    print(f"figures of {source} vs {a.inputs[-1]} ({a.split}) into {out}")
+    _plots(real, fake, out, a.seed, show=a.show)
+    return 0
+
+
+def cmd_benchmark(a: argparse.Namespace) -> int:
+    from ..metrics.literature import results_json, results_table, run_benchmark
+    from ..metrics.suite import FULL, QUICK
+
+    out = _out_dir(a, f"benchmark_{a.dataset}") if a.out else None
+    data = a.data
+    if data is None and not os.environ.get(TIMEGAN_ENV) and SHARED_TIMEGAN.is_dir():
+        data = str(SHARED_TIMEGAN)  # a development checkout with the shared datasets beside it
+    res = run_benchmark(a.dataset, a.model, a.runs, a.preset, parse_overrides(a.set), data, a.seed,
+                        budget=QUICK if a.quick else FULL, max_windows=500 if a.quick else None, jobs=a.jobs,
+                        log=lambda s: print(s, file=sys.stderr))
+    table = results_table(res)
+    print(f"\n{a.dataset}: {res.n_windows} windows × 24 steps × {res.features} features, "
+          f"{a.runs} run(s), {res.seconds:.0f} s\n")
+    print(table)
+    if out is not None:
+        write_text(out / f"{a.dataset}.md", table + "\n")
+        write_text(out / f"{a.dataset}.json", json.dumps(results_json(res), indent=2) + "\n")
+        print(f"\nwrote {out}")
+    return 0

@@ -1,0 +1,203 @@
+"""The standard time-series generation benchmarks (Sines, Stocks, Energy) for our models.
+
+Protocol of the TimeGAN paper (Yoon et al., NeurIPS 2019), followed by RTSGAN and
+Diffusion-TS: every column min–max scaled over the whole series, stride-1 windows of
+length 24, shuffled; as many synthetic windows as real ones; the discriminative score
+with the paper's post-hoc GRU (``timegan`` protocol) and the predictive score (train on
+synthetic, test on real). We add Context-FID and the correlational score, as
+Diffusion-TS reports them, and run the predictive "Original" row ourselves.
+
+The flagship model is unconditional here: every window gets the same condition
+(0) and the same length (24), and the data are mapped from [0, 1] to the model's
+[-1, 1] range and back.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import tempfile
+import time
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+
+from ..config import replace
+from ..data.loading import TrajectoryDataset
+from ..data.timeseries import BENCHMARKS, load_benchmark
+from ..models.latent_wgan.config import get_config
+from ..training.two_stage import TrainData, TwoStageTrainer
+from .base import Repeated
+from .context_fid import SeriesEncoder, context_fid
+from .discriminative import discriminative_score
+from .distribution import correlational_score
+from .predictive import predictive_score
+from .suite import FULL, Budget
+
+DATASETS = BENCHMARKS
+MODELS = ("latent_wgan",)
+COLUMNS = ("disc", "pred", "context_fid", "correlational")
+
+# Published figures (lower is better everywhere). None: not reported by that paper.
+PUBLISHED: dict[str, dict[str, tuple[float | None, ...]]] = {
+    # row: {dataset: (disc, pred, context_fid)}
+    "TimeGAN (NeurIPS 2019)": {"sines": (0.011, 0.093, None), "stocks": (0.102, 0.038, None),
+                               "energy": (0.236, 0.273, None)},
+    "RTSGAN (ICDM 2021)": {"stocks": (0.024, None, None), "energy": (0.228, None, None)},
+    "Diffusion-TS (ICLR 2024)": {"sines": (0.006, None, 0.006), "stocks": (0.067, None, 0.147),
+                                 "energy": (0.122, None, 0.089)},
+    "Original data (TimeGAN paper)": {"sines": (None, 0.094, None), "stocks": (None, 0.036, None),
+                                      "energy": (None, 0.250, None)},
+}
+
+
+@dataclass
+class BenchmarkResult:
+    dataset: str
+    model: str
+    runs: dict[str, Repeated] = field(default_factory=dict)  # column → values over runs
+    original_pred: Repeated | None = None
+    seconds: float = 0.0
+    n_windows: int = 0
+    features: int = 0
+
+
+def train_unconditional(X: np.ndarray, preset: str, overrides: dict, seed: int,
+                        progress: bool = False) -> TwoStageTrainer:
+    """Both stages of the flagship model on windows X (N, T, F) in [0, 1]."""
+    N, T, F = X.shape
+    cfg = replace(get_config(preset), {"feature_dim": F, "max_seq_len": T, "seed": seed, **overrides})
+    x = torch.as_tensor(2 * X - 1, dtype=torch.float32)  # [0, 1] → the model's [-1, 1]
+    ds = TrajectoryDataset(x, np.zeros(N, np.float32), np.full(N, T, np.int64))
+    data = TrainData(train=ds, val=None, normalization={}, data_dir="<benchmark windows>")
+    run_dir = tempfile.mkdtemp(prefix="trajsynth-bench-")
+    trainer = TwoStageTrainer(cfg, data, run_dir, tensorboard=False, progress=progress)
+    trainer.train_stage1()
+    trainer.train_stage2()
+    return trainer
+
+
+@torch.no_grad()
+def sample_windows(trainer: TwoStageTrainer, n: int, seed: int, chunk: int = 4096) -> np.ndarray:
+    """n synthetic windows (n, T, F) in [0, 1]."""
+    model, T = trainer.model.eval(), trainer.cfg.max_seq_len
+    gen = torch.Generator().manual_seed(seed)
+    parts = []
+    for s in range(0, n, chunk):
+        b = min(chunk, n - s)
+        x, _ = model.generate(b, torch.zeros(b, 1), seq_len=T, rng=gen)  # (b, T, F) in [-1, 1]
+        parts.append(((x + 1) / 2).clamp(0, 1).numpy())
+    return np.concatenate(parts).astype(np.float32)
+
+
+def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget = FULL) -> dict[str, float]:
+    """The benchmark's columns for one synthetic set against the real windows."""
+    L_r, L_f = np.full(len(real), real.shape[1]), np.full(len(fake), fake.shape[1])
+    encoder = SeriesEncoder(input_dims=real.shape[2])
+    encoder.fit(real, L_r, seed=seed, iterations=budget.encoder)
+    return {
+        "disc": discriminative_score(real, L_r, fake, L_f, protocol="timegan", seed=seed,
+                                     iterations=budget.disc).mean,
+        "pred": predictive_score(fake, L_f, real, L_r, seed=seed, iterations=budget.pred).mean,
+        "context_fid": float(context_fid(real, L_r, fake, L_f, encoder=encoder, seed=seed)),
+        "correlational": float(correlational_score(real, L_r, fake, L_f)),
+    }
+
+
+def _one_run(X: np.ndarray, preset: str, overrides: dict, seed: int, budget: Budget,
+             threads: int | None = None) -> dict[str, float]:
+    """Train one model and score it; runs in a worker process when runs go in parallel."""
+    if threads:
+        torch.set_num_threads(threads)
+    t0 = time.perf_counter()
+    trainer = train_unconditional(X, preset, overrides, seed)
+    out = score_windows(X, sample_windows(trainer, len(X), seed), seed, budget)
+    return {**out, "seconds": time.perf_counter() - t0}
+
+
+def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, preset: str = "fast",
+                  overrides: dict | None = None, data_path: str | None = None, seed: int = 0,
+                  budget: Budget = FULL, max_windows: int | None = None, jobs: int = 1,
+                  log=print) -> BenchmarkResult:
+    """Train ``runs`` models with seeds seed, seed+1, …, score each, and the Original row.
+
+    ``jobs`` > 1 trains the runs in that many processes, sharing the CPU cores
+    between them. ``budget`` and ``max_windows`` shrink the protocol for smoke tests only.
+    """
+    if dataset not in DATASETS:
+        raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
+    if model not in MODELS:
+        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if runs < 1 or jobs < 1:
+        raise ValueError(f"runs and jobs must be >= 1, got {runs} and {jobs}")
+    t0 = time.perf_counter()
+    X, _ = load_benchmark(dataset, path=data_path, seed=seed)
+    X = X[:max_windows] if max_windows else X  # windows are already shuffled
+    res = BenchmarkResult(dataset, model, n_windows=len(X), features=X.shape[2])
+    results = _runs(X, preset, overrides or {}, [seed + r for r in range(runs)], budget, jobs, dataset, log)
+    res.runs = {c: Repeated([r[c] for r in results]) for c in COLUMNS}
+    L = np.full(len(X), X.shape[1])
+    cut = int(0.8 * len(X))  # Original row: train on 80 % of the real windows, test on the rest
+    res.original_pred = predictive_score(X[:cut], L[:cut], X[cut:], L[cut:], repeats=runs, seed=seed,
+                                         iterations=budget.pred)
+    res.seconds = time.perf_counter() - t0
+    return res
+
+
+def _runs(X, preset, overrides, seeds, budget, jobs, dataset, log) -> list[dict[str, float]]:
+    def report(i: int, r: dict) -> None:
+        log(f"[{dataset}] run {i + 1}/{len(seeds)} (seed {seeds[i]}): "
+            + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS) + f" | {r['seconds']:.0f} s")
+
+    if jobs == 1:
+        out = []
+        for i, s in enumerate(seeds):
+            out.append(_one_run(X, preset, overrides, s, budget))
+            report(i, out[-1])
+        return out
+    threads = max(1, (os.cpu_count() or 1) // jobs)
+    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
+    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
+        futures = [pool.submit(_one_run, X, preset, overrides, s, budget, threads) for s in seeds]
+        out = [f.result() for f in futures]
+    for i, r in enumerate(out):
+        report(i, r)
+    return out
+
+
+def _cell(v: float | None, std: float | None = None) -> str:
+    if v is None:
+        return "–"
+    return f"{v:.3f} ± {std:.3f}" if std is not None else f"{v:.3f}"
+
+
+def results_table(res: BenchmarkResult) -> str:
+    """Markdown table: our mean ± std over runs next to the published rows."""
+    head = ["model", "discriminative ↓", "predictive ↓", "Context-FID ↓", "correlational ↓"]
+    n = len(next(iter(res.runs.values())).values) if res.runs else 0
+    ours = [f"trajsynth {res.model} (ours, {n} runs)"]
+    ours += [_cell(res.runs[c].mean, res.runs[c].std) for c in COLUMNS]
+    rows = [ours]
+    if res.original_pred is not None:
+        rows.append(["Original data (ours)", "–", _cell(res.original_pred.mean, res.original_pred.std), "–", "–"])
+    for name, by_ds in PUBLISHED.items():
+        if res.dataset in by_ds:
+            disc, pred, cfid = by_ds[res.dataset]
+            rows.append([name, _cell(disc), _cell(pred), _cell(cfid), "–"])
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    lines += ["| " + " | ".join(r) + " |" for r in rows]
+    return "\n".join(lines)
+
+
+def results_json(res: BenchmarkResult) -> dict:
+    out = {"dataset": res.dataset, "model": res.model, "windows": res.n_windows, "features": res.features,
+           "seconds": round(res.seconds, 1)}
+    for c, rep in res.runs.items():
+        out[c], out[f"{c}_std"], out[f"{c}_runs"] = rep.mean, rep.std, rep.values
+    if res.original_pred is not None:
+        out["pred_original"], out["pred_original_std"] = res.original_pred.mean, res.original_pred.std
+    out["published"] = {name: dict(zip(("disc", "pred", "context_fid"), by_ds[res.dataset], strict=True))
+                        for name, by_ds in PUBLISHED.items() if res.dataset in by_ds}
+    return out

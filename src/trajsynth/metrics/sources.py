@@ -1,0 +1,83 @@
+"""Where evaluated trajectories come from: a data directory, an exported .npz, or a checkpoint."""
+
+from __future__ import annotations
+
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..data.directory import load_split
+from ..serving.sampler import TrajectorySampler
+from .suite import Embed, EvalSet
+
+SAMPLE_KEYS = ("X", "L", "C", "distance_px", "paths_points", "paths_offsets")
+
+
+def real_set(data_dir: str | Path, split: str, n: int | None = None, seed: int = 0) -> EvalSet:
+    """Up to n trajectories of one split, drawn without replacement with ``seed``."""
+    s = load_split(data_dir, split)
+    if len(s) == 0:
+        raise ValueError(f"{data_dir}: split {split!r} is empty")
+    idx = _pick(len(s), n, seed)
+    paths = [s.path(int(i)).astype(np.float64) for i in idx] if s.offsets[-1] > 0 else None
+    return EvalSet(s.X[idx], s.L[idx], s.C[idx], paths)
+
+
+def _pick(N: int, n: int | None, seed: int) -> np.ndarray:
+    if n is None or n >= N:
+        return np.arange(N)
+    return np.sort(np.random.default_rng(seed).choice(N, n, replace=False))
+
+
+def samples_set(path: str | Path, n: int | None = None, seed: int = 0) -> EvalSet:
+    """An exported samples file (``export-samples`` format), checked key by key."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"samples file {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            missing = [k for k in SAMPLE_KEYS if k not in z.files]
+            if missing:
+                raise ValueError(f"{path}: missing arrays {missing} (expected the export-samples format: "
+                                 f"{', '.join(SAMPLE_KEYS)})")
+            a = {k: z[k] for k in SAMPLE_KEYS}
+    except (zipfile.BadZipFile, OSError, EOFError) as e:
+        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+    N = len(a["L"])
+    off = a["paths_offsets"].astype(np.int64)
+    if a["X"].ndim != 3 or off.shape != (N + 1,) or off[0] != 0 or off[-1] != len(a["paths_points"]) \
+            or np.any(np.diff(off) < 1):
+        raise ValueError(f"{path}: inconsistent shapes (X {a['X'].shape}, L {a['L'].shape}, "
+                         f"paths_offsets {off.shape}, paths_points {a['paths_points'].shape})")
+    paths = [a["paths_points"][off[i] : off[i + 1]].astype(np.float64) for i in range(N)]
+    try:
+        full = EvalSet(a["X"], a["L"], a["C"].reshape(-1), paths, a["distance_px"].reshape(-1))
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+    return full.subset(_pick(N, n, seed))
+
+
+def checkpoint_set(sampler: TrajectorySampler, real: EvalSet, seed: int = 0) -> EvalSet:
+    """One generated trajectory per real one, for the real one's condition (distance)."""
+    g = sampler.generate(len(real), seed=seed, conditions=np.asarray(real.C, np.float32))
+    return EvalSet(g.X, g.L, g.C, [p.astype(np.float64) for p in g.paths], g.distance_px)
+
+
+def checkpoint_embed(sampler: TrajectorySampler, chunk: int = 1024) -> Embed:
+    """Summary vectors from the checkpoint's frozen encoder, for the latent metrics."""
+    model = sampler.model.eval()
+
+    @torch.no_grad()
+    def embed(X: np.ndarray, L: np.ndarray) -> np.ndarray:
+        order = np.argsort(L, kind="stable")  # length-sorted chunks: little padding
+        out = np.empty((len(L), model.cfg.summary_dim), np.float32)
+        for s in range(0, len(L), chunk):
+            idx = order[s : s + chunk]
+            T = int(L[idx].max())
+            z = model.encode(torch.as_tensor(X[idx, :T]), torch.as_tensor(L[idx]))  # (b, S)
+            out[idx] = z.numpy()
+        return out
+
+    return embed
