@@ -145,3 +145,17 @@ def test_cli_modes(data_dir, tmp_path, capsys):
     assert main(["train-stage2", str(data_dir), "--stage1-checkpoint", str(s1), *tiny,
                  "--set", "latent_dim=9"]) == 2
     assert "mismatch" in capsys.readouterr().err
+
+
+def test_stage1_stops_at_convergence_only_after_min_iterations(data_dir, tmp_path):
+    data = load_train_data(data_dir)
+    cfg = get_config("tiny", max_seq_len=MAX_LEN, stage1_iterations=40, stage1_threshold=10.0,
+                     stage1_min_iterations=15, log_interval=5)
+    tr = TwoStageTrainer(cfg, data, tmp_path / "a", tensorboard=False, progress=False)
+    tr.train_stage1()
+    assert tr.state["stage1_converged_at"] == 15  # first logging step at or past the floor
+    cfg = get_config("tiny", max_seq_len=MAX_LEN, stage1_iterations=40, stage1_threshold=0.0, log_interval=5)
+    tr = TwoStageTrainer(cfg, data, tmp_path / "b", tensorboard=False, progress=False)
+    tr.train_stage1()
+    assert tr.state["stage1_converged_at"] is None
+    assert get_config("default").stage1_min_iterations == 6000
