@@ -19,7 +19,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import MetricInfo, register
+from .base import MetricInfo, check_sequences, register
 
 # Multipliers of the median pairwise distance used as RBF bandwidths when none are given.
 MEDIAN_MULTIPLIERS = (0.5, 1.0, 2.0)
@@ -79,31 +79,6 @@ def check_vectors(a, name: str) -> torch.Tensor:
     if not torch.isfinite(t).all():
         raise ValueError(f"{name}: contains NaN or Inf")
     return t
-
-
-def check_sequences(X, L, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate padded sequences; return X as float32 with the padding zeroed, and L as int64.
-
-    Only valid steps must be finite: padding may hold anything, it is overwritten.
-    """
-    X = np.asarray(X, dtype=np.float32)
-    L = np.asarray(L)
-    if X.ndim != 3:
-        raise ValueError(f"{name}: X must be (N, T, F), got shape {X.shape}")
-    if L.ndim != 1 or len(L) != len(X):
-        raise ValueError(f"{name}: L must be (N,) with N = {len(X)}, got shape {L.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0 or X.shape[2] == 0:
-        raise ValueError(f"{name}: empty X of shape {X.shape}")
-    if not np.issubdtype(L.dtype, np.integer):
-        if not np.all(np.equal(np.mod(L, 1), 0)):
-            raise ValueError(f"{name}: lengths must be integers")
-    L = L.astype(np.int64)
-    if L.min() < 1 or L.max() > X.shape[1]:
-        raise ValueError(f"{name}: lengths must lie in [1, {X.shape[1]}], got [{L.min()}, {L.max()}]")
-    valid = np.arange(X.shape[1])[None, :] < L[:, None]  # (N, T)
-    if not np.isfinite(X[valid]).all():
-        raise ValueError(f"{name}: NaN or Inf within the valid steps")
-    return np.where(valid[..., None], X, np.float32(0.0)), L
 
 
 def _check_same_features(real_X: np.ndarray, fake_X: np.ndarray) -> None:

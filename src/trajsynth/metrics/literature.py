@@ -64,15 +64,14 @@ class BenchmarkResult:
     features: int = 0
 
 
-def train_unconditional(X: np.ndarray, preset: str, overrides: dict, seed: int,
+def train_unconditional(X: np.ndarray, preset: str, overrides: dict, seed: int, run_dir: str,
                         progress: bool = False) -> TwoStageTrainer:
-    """Both stages of the flagship model on windows X (N, T, F) in [0, 1]."""
+    """Both stages of the flagship model on windows X (N, T, F) in [0, 1]; checkpoints go to run_dir."""
     N, T, F = X.shape
     cfg = replace(get_config(preset), {"feature_dim": F, "max_seq_len": T, "seed": seed, **overrides})
     x = torch.as_tensor(2 * X - 1, dtype=torch.float32)  # [0, 1] → the model's [-1, 1]
     ds = TrajectoryDataset(x, np.zeros(N, np.float32), np.full(N, T, np.int64))
     data = TrainData(train=ds, val=None, normalization={}, data_dir="<benchmark windows>")
-    run_dir = tempfile.mkdtemp(prefix="trajsynth-bench-")
     trainer = TwoStageTrainer(cfg, data, run_dir, tensorboard=False, progress=progress)
     trainer.train_stage1()
     trainer.train_stage2()
@@ -112,8 +111,10 @@ def _one_run(X: np.ndarray, preset: str, overrides: dict, seed: int, budget: Bud
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
-    trainer = train_unconditional(X, preset, overrides, seed)
-    out = score_windows(X, sample_windows(trainer, len(X), seed), seed, budget)
+    with tempfile.TemporaryDirectory(prefix="trajsynth-bench-") as run_dir:  # checkpoints are not kept
+        trainer = train_unconditional(X, preset, overrides, seed, run_dir)
+        fake = sample_windows(trainer, len(X), seed)
+    out = score_windows(X, fake, seed, budget)
     return {**out, "seconds": time.perf_counter() - t0}
 
 

@@ -22,11 +22,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from .base import MetricInfo, Repeated, register
+from .base import MetricInfo, Repeated, check_sequences, register
 from .discriminative import (
     GRUReadout,
     check_positive_int,
-    check_sequences,
     draw_batch,
     draw_bucket,
     pad_to,

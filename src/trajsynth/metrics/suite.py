@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .base import Repeated
+from .base import Repeated, check_sequences
 from .context_fid import SeriesEncoder, context_fid
 from .detector import kinematic_detector
 from .discriminative import discriminative_score
@@ -42,18 +42,9 @@ class EvalSet:
     distance_px: np.ndarray | None = None  # (N,)
 
     def __post_init__(self) -> None:
-        X, L = np.asarray(self.X, np.float32), np.asarray(self.L, np.int64)
-        if X.ndim != 3 or L.shape != (len(X),):
-            raise ValueError(f"X must be (N, T, F) and L (N,); got {X.shape} and {L.shape}")
-        if len(X) == 0:
-            raise ValueError("an evaluation set is empty")
-        if not np.isfinite(X).all():
-            raise ValueError("X holds NaN or Inf values")
-        if L.min() < 1 or L.max() > X.shape[1]:
-            raise ValueError(f"lengths must lie in [1, {X.shape[1]}], found [{L.min()}, {L.max()}]")
-        if self.paths is not None and len(self.paths) != len(X):
-            raise ValueError(f"{len(self.paths)} paths for {len(X)} sequences")
-        self.X, self.L = X, L
+        self.X, self.L = check_sequences(self.X, self.L, "evaluation set")
+        if self.paths is not None and len(self.paths) != len(self.X):
+            raise ValueError(f"{len(self.paths)} paths for {len(self.X)} sequences")
 
     def __len__(self) -> int:
         return len(self.L)
@@ -106,7 +97,7 @@ class Budget:
 
 
 FULL = Budget()
-QUICK = Budget(disc=300, pred=500, encoder=60)  # smoke tests and periodic checks during training
+QUICK = Budget(disc=300, pred=500, encoder=60)  # smoke tests only: not comparable with full reports
 
 
 def evaluate(real: EvalSet, fake: EvalSet, reference: EvalSet | None = None, embed: Embed | None = None,
