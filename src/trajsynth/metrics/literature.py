@@ -14,12 +14,11 @@ The flagship model is unconditional here: every window gets the same condition
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
+from functools import partial
 
 import numpy as np
 import torch
@@ -29,6 +28,7 @@ from ..data.loading import TrajectoryDataset
 from ..data.timeseries import BENCHMARKS, load_benchmark
 from ..models.latent_wgan.config import get_config
 from ..training.two_stage import TrainData, TwoStageTrainer
+from ..utils.parallel import process_map
 from .base import Repeated
 from .context_fid import SeriesEncoder, context_fid
 from .discriminative import discriminative_score
@@ -152,17 +152,14 @@ def _runs(X, preset, overrides, seeds, budget, jobs, dataset, log) -> list[dict[
         log(f"[{dataset}] run {i + 1}/{len(seeds)} (seed {seeds[i]}): "
             + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS) + f" | {r['seconds']:.0f} s")
 
-    if jobs == 1:
+    if jobs == 1:  # in-process, reporting each run as it ends
         out = []
         for i, s in enumerate(seeds):
             out.append(_one_run(X, preset, overrides, s, budget))
             report(i, out[-1])
         return out
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(_one_run, X, preset, overrides, s, budget, threads) for s in seeds]
-        out = [f.result() for f in futures]
+    out = process_map(partial(_one_run, X, preset, overrides, budget=budget, threads=threads), seeds, jobs)
     for i, r in enumerate(out):
         report(i, r)
     return out

@@ -11,15 +11,14 @@ generator would reach on this data, reported as ``ref_<key>``.
 
 from __future__ import annotations
 
-import multiprocessing
 import os
 import time
 from collections.abc import Callable
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..utils.parallel import process_map
 from .base import Repeated, check_sequences
 from .context_fid import SeriesEncoder, context_fid
 from .detector import kinematic_detector
@@ -158,12 +157,7 @@ def _call(task: tuple[str, Callable, dict]) -> float:
 
 def _run_learned(res: SuiteResult, tasks, workers: int) -> None:
     """Run the tasks (in ``workers`` processes of one thread each when > 1) and file their results."""
-    if workers > 1:
-        ctx = multiprocessing.get_context("spawn")  # fresh interpreters: no forked torch thread pools
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx) as pool:
-            values = list(pool.map(_call, tasks))
-    else:
-        values = [_call(t) for t in tasks]
+    values = process_map(_call, tasks, workers)
     by_key: dict[str, list[float]] = {}
     for (key, _, _), v in zip(tasks, values, strict=True):
         by_key.setdefault(key, []).append(v)
