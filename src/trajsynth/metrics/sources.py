@@ -65,19 +65,7 @@ def checkpoint_set(sampler: TrajectorySampler, real: EvalSet, seed: int = 0) -> 
     return EvalSet(g.X, g.L, g.C, [p.astype(np.float64) for p in g.paths], g.distance_px)
 
 
-def checkpoint_embed(sampler: TrajectorySampler, chunk: int = 1024) -> Embed:
+def checkpoint_embed(sampler: TrajectorySampler) -> Embed:
     """Summary vectors from the checkpoint's frozen encoder, for the latent metrics."""
     model = sampler.model.eval()
-
-    @torch.no_grad()
-    def embed(X: np.ndarray, L: np.ndarray) -> np.ndarray:
-        order = np.argsort(L, kind="stable")  # length-sorted chunks: little padding
-        out = np.empty((len(L), model.cfg.summary_dim), np.float32)
-        for s in range(0, len(L), chunk):
-            idx = order[s : s + chunk]
-            T = int(L[idx].max())
-            z = model.encode(torch.as_tensor(X[idx, :T]), torch.as_tensor(L[idx]))  # (b, S)
-            out[idx] = z.numpy()
-        return out
-
-    return embed
+    return lambda X, L: model.encode_all(torch.as_tensor(X), torch.as_tensor(L)).numpy()

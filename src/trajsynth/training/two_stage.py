@@ -264,17 +264,10 @@ class TwoStageTrainer:
         return ev
 
     # ----- stage 2 ----------------------------------------------------------
-    @torch.no_grad()
-    def summaries(self, ds: TrajectoryDataset, chunk: int = 512) -> torch.Tensor:
-        """Frozen encoder's summaries of a whole dataset, in length-sorted chunks (little padding)."""
+    def summaries(self, ds: TrajectoryDataset) -> torch.Tensor:
+        """Frozen encoder's summaries of a whole dataset (N, S)."""
         self.model.eval()
-        order = torch.argsort(ds.L)
-        z = torch.empty(len(ds), self.cfg.summary_dim)
-        for s in range(0, len(ds), chunk):
-            idx = order[s : s + chunk]
-            x, _, L = ds.batch(idx)
-            z[idx] = self.model.encode(x, L)
-        return z
+        return self.model.encode_all(ds.X, ds.L)
 
     def real_summaries(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Cached once: the encoder is frozen, so real summaries never change in stage 2."""

@@ -68,6 +68,20 @@ class LatentWGAN(nn.Module):
         """x (B, T, F) → summary z (B, S)."""
         return self.pooler(self.encoder(x), lengths)
 
+    @torch.no_grad()
+    def encode_all(self, x: torch.Tensor, lengths: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+        """Summaries of many sequences x (N, T, F) → (N, S), in length-sorted chunks.
+
+        Each chunk is cut at its longest member, so little time is spent on padding.
+        """
+        order = torch.argsort(lengths, stable=True)
+        z = x.new_empty(len(x), self.cfg.summary_dim)
+        for s in range(0, len(x), chunk):
+            idx = order[s : s + chunk]
+            L = lengths[idx]
+            z[idx] = self.encode(x[idx, : int(L.max())], L)  # (b, S)
+        return z
+
     def forward_autoencoder(self, x: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor | None = None):
         """Returns (x_recon (B, T, F), losses dict with 'total')."""
         cfg, T = self.cfg, x.size(1)
