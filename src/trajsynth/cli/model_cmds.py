@@ -10,19 +10,15 @@ from pathlib import Path
 from ..config import ConfigError, from_dict, load_yaml, parse_overrides, replace, to_dict
 from ..data.directory import load_split
 from ..data.embedded import embedded_data_dir
-from ..models.latent_wgan.config import PRESETS, LatentWGANConfig, get_config
+from ..models.latent_wgan.config import ARCH_FIELDS, PRESETS, LatentWGANConfig, get_config
 from ..models.latent_wgan.model import AUTOENCODER_PARTS, LatentWGAN
 from ..serving.export import describe, write_samples
 from ..serving.sampler import TrajectorySampler, build_model
 from ..training.checkpoint import CheckpointError, load_checkpoint
 from ..training.data import load_train_data
 from ..training.runs import new_run_dir
-from ..training.two_stage import TrainingDiverged, TwoStageTrainer, stage1_direct_mse
+from ..training.two_stage import TrainingDiverged, TwoStageTrainer, stage1_direct_mse, stage2_trainer
 
-# Fields that shape the autoencoder's weights: they must match a stage-1 checkpoint.
-ARCH_FIELDS = ("feature_dim", "latent_dim", "summary_dim", "condition_dim", "max_seq_len", "encoder_hidden_dim",
-               "encoder_num_layers", "decoder_hidden_dim", "decoder_num_layers", "pool_type", "expand_type",
-               "expander_hidden_dim", "expander_num_layers")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -143,10 +139,9 @@ def cmd_train_stage2(a: argparse.Namespace) -> int:
         detail = ", ".join(f"{k} is {v[0]} in the checkpoint but {v[1]} was asked" for k, v in mismatch.items())
         raise ConfigError(f"config/checkpoint mismatch for {a.stage1_checkpoint}: {detail}")
     cfg = replace(requested, {k: getattr(stored, k) for k in ARCH_FIELDS})
-    tr = _trainer(a, cfg, data)
-    tr.model.load_state_dict(ckpt["model_state"])
-    tr.state.update(stage1_done=True, stage=2, iteration=0, window=[])
-    tr.model.freeze_autoencoder()
+    run = new_run_dir(a.out)
+    print(f"run folder: {run}")
+    tr = stage2_trainer(ckpt, cfg, data, run, tensorboard=not a.no_tensorboard, progress=not a.quiet)
 
     def stage2():
         tr.train_stage2()

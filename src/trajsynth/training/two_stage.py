@@ -9,6 +9,7 @@ with the same weights as the same run left alone.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from ..config import dump_yaml, from_dict, to_dict
 from ..data.loading import LengthAwareBatchSampler, TrajectoryDataset
 from ..losses.reconstruction import masked_mse
 from ..metrics.distribution import coverage_density, mmd_rbf
-from ..models.latent_wgan.config import LatentWGANConfig
+from ..models.latent_wgan.config import ARCH_FIELDS, LatentWGANConfig
 from ..models.latent_wgan.model import LatentWGAN
 from ..utils.atomic import write_text
 from .checkpoint import load_checkpoint, save_checkpoint
@@ -67,7 +68,11 @@ class TwoStageTrainer:
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl")
         self.tb = TensorBoardLog(self.run_dir / "logs", enabled=tensorboard)
         self._z_cache: tuple[torch.Tensor, torch.Tensor] | None = None
+        self._val_z_cache: torch.Tensor | None = None
         self.last_checkpoint: Path | None = None
+        # Called as eval_hook(stage, iteration, eval_dict) after every evaluation (periodic and final);
+        # hyperparameter search uses it to report intermediate values, prune, and keep the best weights.
+        self.eval_hook: Callable[[int, int, dict], None] | None = None
         write_text(self.run_dir / "config.yaml", dump_yaml(cfg))
 
     # ----- checkpoints ------------------------------------------------------
@@ -231,6 +236,8 @@ class TwoStageTrainer:
         if self.tb.writer:
             self._tb_trajectories("stage1/trajectories", it, generated=False)
         step_scheduler(self.sched_ae, ev["val_recon"])
+        if self.eval_hook is not None:
+            self.eval_hook(1, it, ev)
         return ev
 
     @torch.no_grad()
@@ -306,8 +313,9 @@ class TwoStageTrainer:
     def evaluate_stage2(self, max_n: int = 1024) -> dict:
         ds = self.data.val or self.data.train
         n = min(len(ds), max_n)
-        z_real = self.summaries(ds)[:n]
-        c = ds.C[:n]
+        if self._val_z_cache is None or len(self._val_z_cache) != n:  # frozen encoder: encode once
+            self._val_z_cache = self.summaries(ds)[:n] if n == len(ds) else self.model.encode_all(ds.X[:n], ds.L[:n])
+        z_real, c = self._val_z_cache, ds.C[:n]
         gen = torch.Generator().manual_seed(self.cfg.seed + 12345)  # eval draws never touch training RNG
         self.model.eval()
         z_fake = self.model.generator(torch.randn(n, self.cfg.noise_dim, generator=gen), c)
@@ -343,6 +351,8 @@ class TwoStageTrainer:
         if self.tb.writer:
             self._tb_trajectories("stage2/generated_trajectories", it, generated=True)
         step_scheduler(self.sched_g, ev["val_mmd_summary"]), step_scheduler(self.sched_d, ev["val_mmd_summary"])
+        if self.eval_hook is not None:
+            self.eval_hook(2, it, ev)
         return ev
 
     # ----- both -------------------------------------------------------------
@@ -353,6 +363,25 @@ class TwoStageTrainer:
         path = self.save("final.pt")
         self.tb.close()
         return path
+
+
+def stage2_trainer(stage1: dict, cfg: LatentWGANConfig, data: TrainData, run_dir: str | Path,
+                   **kw) -> TwoStageTrainer:
+    """A trainer at the start of stage 2 on the frozen autoencoder of a finished stage-1 checkpoint dict.
+
+    ``cfg`` must carry the checkpoint's architecture fields (see ``ARCH_FIELDS``).
+    """
+    if not stage1.get("trainer_state", {}).get("stage1_done"):
+        raise ValueError("not a finished stage-1 checkpoint (use a stage1_final.pt or a tuning trial's best_model.pt)")
+    stored = from_dict(LatentWGANConfig, stage1["config"])
+    differ = [k for k in ARCH_FIELDS if getattr(stored, k) != getattr(cfg, k)]
+    if differ:
+        raise ValueError(f"config differs from the stage-1 checkpoint in architecture field(s) {differ}")
+    tr = TwoStageTrainer(cfg, data, run_dir, **kw)
+    tr.model.load_state_dict(stage1["model_state"])
+    tr.state.update(stage1_done=True, stage=2, iteration=0, window=[])
+    tr.model.freeze_autoencoder()
+    return tr
 
 
 def stage1_direct_mse(model: LatentWGAN, ds: TrajectoryDataset, chunk: int = 512) -> float:

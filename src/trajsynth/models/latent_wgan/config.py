@@ -11,6 +11,10 @@ from ...config import ConfigError, replace
 
 ARCH_VERSION = 6
 LR_SCHEDULES = ("none", "cosine", "step", "plateau")
+# Fields that shape the autoencoder's weights: a stage-2 run must take them from its stage-1 checkpoint.
+ARCH_FIELDS = ("feature_dim", "latent_dim", "summary_dim", "condition_dim", "max_seq_len", "encoder_hidden_dim",
+               "encoder_num_layers", "decoder_hidden_dim", "decoder_num_layers", "pool_type", "expand_type",
+               "expander_hidden_dim", "expander_num_layers")
 
 
 @dataclass
