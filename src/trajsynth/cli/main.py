@@ -5,9 +5,9 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data_cmds, eval_cmds, model_cmds
+from . import data_cmds, eval_cmds, model_cmds, tune_cmds
 
-COMMANDS = (data_cmds, model_cmds, eval_cmds)
+COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

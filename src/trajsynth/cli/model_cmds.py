@@ -20,7 +20,6 @@ from ..training.runs import new_run_dir
 from ..training.two_stage import TrainingDiverged, TwoStageTrainer, stage1_direct_mse, stage2_trainer
 
 
-
 def register(sub: argparse._SubParsersAction) -> None:
     for name, func, help_ in (("train", cmd_train, "train both stages (autoencoder, then WGAN-GP)"),
                               ("train-stage1", cmd_train_stage1, "train the autoencoder only"),

@@ -23,7 +23,7 @@ from ..data.loading import LengthAwareBatchSampler, TrajectoryDataset
 from ..losses.reconstruction import masked_mse
 from ..metrics.distribution import coverage_density, mmd_rbf
 from ..models.latent_wgan.config import ARCH_FIELDS, LatentWGANConfig
-from ..models.latent_wgan.model import LatentWGAN
+from ..models.latent_wgan.model import AUTOENCODER_PARTS, LatentWGAN
 from ..utils.atomic import write_text
 from .checkpoint import load_checkpoint, save_checkpoint
 from .runs import MetricsLog
@@ -47,10 +47,11 @@ class TrainData:
 
 class TwoStageTrainer:
     def __init__(self, cfg: LatentWGANConfig, data: TrainData, run_dir: str | Path,
-                 tensorboard: bool = True, progress: bool = True):
+                 tensorboard: bool = True, progress: bool = True, log_lines: bool = True):
         if data.train.max_len != cfg.max_seq_len:
             raise ValueError(f"data has max_seq_len {data.train.max_len} but the config says {cfg.max_seq_len}")
         self.cfg, self.data, self.run_dir, self.progress = cfg, data, Path(run_dir), progress
+        self.log_lines = log_lines  # the [Stage N] lines on stdout (metrics.jsonl is always written)
         torch.manual_seed(cfg.seed)
         self.model = LatentWGAN(cfg)
         adam = dict(fused=True)  # one kernel per step instead of one per tensor: small nets are overhead-bound
@@ -137,6 +138,10 @@ class TwoStageTrainer:
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
 
+    def _say(self, bar, line: str) -> None:
+        if self.log_lines:
+            bar.write(line)
+
     def _bar(self, stage: int, total: int, start: int):
         # disable=None: the bar shows on a terminal only; logs keep just the [Stage N] lines.
         return tqdm(total=total, initial=start, desc=f"stage {stage}", unit="it",
@@ -218,12 +223,12 @@ class TwoStageTrainer:
         if it < cfg.stage1_min_iterations or mean["direct"] >= cfg.stage1_threshold:
             return False
         self.state["stage1_converged_at"] = it
-        bar.write(f"Stage 1 converged at iteration {it} (direct {mean['direct']:.4f} < threshold "
+        self._say(bar, f"Stage 1 converged at iteration {it} (direct {mean['direct']:.4f} < threshold "
                   f"{cfg.stage1_threshold})")
         return True
 
     def _log_stage1(self, it: int, mean: dict, its: float, bar) -> None:
-        bar.write(f"[Stage 1] Iter {it:6d}/{self.cfg.stage1_iterations} | Direct {mean['direct']:.4f} | "
+        self._say(bar, f"[Stage 1] Iter {it:6d}/{self.cfg.stage1_iterations} | Direct {mean['direct']:.4f} | "
                   f"Recon {mean['recon']:.4f} | Latent {mean['latent']:.4f} | Len {mean['length']:.3f} | "
                   f"{its:.1f} it/s")
         self.metrics.write({"stage": 1, "iteration": it, "it_s": its, **mean})
@@ -339,7 +344,7 @@ class TwoStageTrainer:
         return ev
 
     def _log_stage2(self, it: int, mean: dict, its: float, bar) -> None:
-        bar.write(f"[Stage 2] Iter {it:6d}/{self.cfg.stage2_iterations} | D {mean['D']:.4f} | G {mean['G']:.4f} | "
+        self._say(bar, f"[Stage 2] Iter {it:6d}/{self.cfg.stage2_iterations} | D {mean['D']:.4f} | G {mean['G']:.4f} | "
                   f"W {mean['W']:.4f} | {its:.1f} it/s")
         self.metrics.write({"stage": 2, "iteration": it, "it_s": its, **mean})
         self.tb.scalars("stage2", mean, it)
@@ -378,7 +383,12 @@ def stage2_trainer(stage1: dict, cfg: LatentWGANConfig, data: TrainData, run_dir
     if differ:
         raise ValueError(f"config differs from the stage-1 checkpoint in architecture field(s) {differ}")
     tr = TwoStageTrainer(cfg, data, run_dir, **kw)
-    tr.model.load_state_dict(stage1["model_state"])
+    # Only the autoencoder's weights: the generator and critic may be shaped differently in this config.
+    own = {k: v for k, v in stage1["model_state"].items() if k.split(".", 1)[0] in AUTOENCODER_PARTS}
+    missing = [k for k in tr.model.state_dict() if k.split(".", 1)[0] in AUTOENCODER_PARTS and k not in own]
+    if missing:
+        raise ValueError(f"the stage-1 checkpoint lacks autoencoder weights {missing[:4]}")
+    tr.model.load_state_dict(own, strict=False)
     tr.state.update(stage1_done=True, stage=2, iteration=0, window=[])
     tr.model.freeze_autoencoder()
     return tr

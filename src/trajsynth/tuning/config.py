@@ -1,0 +1,68 @@
+"""Settings of a hyperparameter search (not of the model: those are ``LatentWGANConfig`` keys)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..config import ConfigError
+from ..models.latent_wgan.config import PRESETS
+from .storage import default_url
+
+MODES = ("pareto", "single")
+
+
+@dataclass
+class OptunaConfig:
+    """Where a study lives and how its trials are trained and scored.
+
+    mode ``pareto``: two objectives per stage, a Pareto front, no Optuna pruner (Optuna cannot
+    prune multi-objective studies); a stage-2 trial whose summary coverage stays below
+    ``min_coverage`` after ``guard_from`` of its iterations is still stopped (mode collapse).
+    mode ``single``: one objective (stage 1 reconstruction MSE, stage 2 summary MMD) reported at
+    every evaluation, and a Hyperband pruner stops unpromising trials early.
+    """
+
+    data_dir: str | None = None  # None: the embedded SapiMouse sample
+    out_dir: str = "tuning"
+    storage: str | None = None  # None: sqlite:///<out_dir>/optuna.db
+    study_name: str | None = None  # None: trajsynth_stage1 / trajsynth_stage2
+    preset: str = "default"
+    overrides: dict[str, Any] = field(default_factory=dict)  # config keys fixed for every trial (--set)
+    space_file: str | None = None
+    mode: str = "pareto"
+    seed: int | None = None  # sampler seed; None: fresh entropy per worker (workers never repeat each other)
+    n_startup_trials: int = 10
+    enqueue_baselines: bool = True
+    min_coverage: float = 0.25
+    guard_from: float = 0.5
+    eval_samples: int = 1000  # validation sequences for the discriminative score
+    disc_iterations: int = 2000  # TimeGAN protocol's classifier iterations
+    hyperband_reduction_factor: int = 3
+    tensorboard: bool = False
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
+        if self.preset not in PRESETS:
+            raise ConfigError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
+        if not 0.0 <= self.min_coverage <= 1.0 or not 0.0 <= self.guard_from <= 1.0:
+            raise ConfigError("min_coverage and guard_from must lie in [0, 1]")
+        for name in ("eval_samples", "disc_iterations", "n_startup_trials", "hyperband_reduction_factor"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+    @property
+    def storage_url(self) -> str:
+        return self.storage or default_url(self.out_dir)
+
+    @property
+    def checkpoint_root(self) -> Path:
+        return Path(self.out_dir) / "checkpoints" / "optuna"
+
+    def name_for(self, stage: int, both: bool = False) -> str:
+        """Study name of ``stage``; with ``both`` the given name is a prefix (NAME_stage1, NAME_stage2)."""
+        if self.study_name and not both:
+            return self.study_name
+        return f"{self.study_name or 'trajsynth'}_stage{stage}"

@@ -1,0 +1,163 @@
+"""StudyManager: create or resume a study, queue the baselines, run trials, pick the stage-2 starting point.
+
+Re-running the same command resumes: the study is loaded from its storage and ``n_trials`` more
+trials run. A study remembers what it was created with (stage, mode, preset, fixed overrides,
+search space, stage-1 checkpoint); resuming it with different settings is refused, because the
+trials would no longer be comparable.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import warnings
+from pathlib import Path
+
+from ..config import ConfigError
+from ..training.data import load_train_data
+from ..training.two_stage import TrainData
+from .config import OptunaConfig
+from .objectives import Stage1Objective, Stage2Objective, _Objective
+from .space import BASELINES, check_space, space_to_dict
+from .storage import _redact, open_storage
+
+log = logging.getLogger("trajsynth.tuning")
+IDENTITY_KEYS = ("stage", "mode", "preset", "overrides", "space", "stage1_checkpoint")
+
+
+class StudyManager:
+    def __init__(self, settings: OptunaConfig):
+        self.settings = settings
+        Path(settings.out_dir).mkdir(parents=True, exist_ok=True)
+        self.storage = open_storage(settings.storage_url)
+        _log_to_file(Path(settings.out_dir) / "optuna.log")
+
+    # ----- studies ----------------------------------------------------------
+    def sampler(self, stage: int):
+        import optuna
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            return optuna.samplers.TPESampler(
+                seed=self.settings.seed, multivariate=True, constant_liar=True,
+                n_startup_trials=self.settings.n_startup_trials)
+
+    def pruner(self, objective: _Objective):
+        import optuna
+
+        if self.settings.mode == "pareto":
+            return optuna.pruners.NopPruner()
+        total = objective.total(objective.base)
+        return optuna.pruners.HyperbandPruner(min_resource=min(objective.base.eval_interval, total),
+                                              max_resource=total,
+                                              reduction_factor=self.settings.hyperband_reduction_factor)
+
+    def identity(self, objective: _Objective) -> dict:
+        s = self.settings
+        return {"stage": objective.stage, "mode": s.mode, "preset": s.preset, "overrides": s.overrides,
+                "space": space_to_dict(objective.space),
+                "stage1_checkpoint": getattr(objective, "checkpoint_path", None)}
+
+    def study(self, objective: _Objective, name: str):
+        """Create the study (and queue the baselines) or load it and check it was made the same way."""
+        import optuna
+
+        directions = ["minimize", "minimize"] if self.settings.mode == "pareto" else ["minimize"]
+        kw = dict(storage=self.storage, sampler=self.sampler(objective.stage), pruner=self.pruner(objective))
+        ident = self.identity(objective)
+        try:  # exactly one of several workers starting at once creates the study (and queues baselines)
+            study = optuna.create_study(study_name=name, directions=directions, **kw)
+        except optuna.exceptions.DuplicatedStudyError:
+            study = optuna.load_study(study_name=name, **kw)
+            self._check_identity(study, ident)
+            return study
+        for k, v in ident.items():
+            study.set_user_attr(k, v)
+        if self.settings.enqueue_baselines:
+            self._enqueue_baselines(study, objective)
+        return study
+
+    def _check_identity(self, study, ident: dict) -> None:
+        stored = study.user_attrs
+        if "stage" not in stored:  # created a moment ago by another worker
+            return
+        diff = [k for k in IDENTITY_KEYS if json.dumps(stored.get(k), sort_keys=True) != json.dumps(ident[k],
+                                                                                                 sort_keys=True)]
+        if diff:
+            detail = "; ".join(f"{k}: study has {stored.get(k)!r}, this run {ident[k]!r}" for k in diff)
+            raise ConfigError(f"study {study.study_name!r} in {_redact(self.settings.storage_url)} was created with "
+                              f"other settings ({detail}). Re-run with its settings or choose another --study-name.")
+
+    def _enqueue_baselines(self, study, objective: _Objective) -> None:
+        for base in BASELINES[objective.stage]:
+            params = {k: v for k, v in base.items() if k in objective.space and objective.space[k].contains(v)}
+            if params:
+                study.enqueue_trial(params, skip_if_exists=True)
+                log.info("queued baseline %s", params)
+
+    def check_trial_folders(self, stage: int, name: str) -> None:
+        """Refuse an output folder whose trial folders belong to another study (before any trial)."""
+        for meta in sorted(self.settings.checkpoint_root.glob(f"stage{stage}_trial_*/trial.json")):
+            owner = json.loads(meta.read_text()).get("study")
+            if owner != name:
+                raise ConfigError(f"{self.settings.checkpoint_root} holds trials of study {owner!r}, not {name!r}; "
+                                  f"use another --out (or --study-name {owner} to resume that study)")
+
+    # ----- running ----------------------------------------------------------
+    def optimize(self, objective: _Objective, name: str, n_trials: int | None, timeout: float | None = None,
+                 progress: bool = False):
+        check_space(objective.space, objective.base, f"stage-{objective.stage} search space")
+        self.check_trial_folders(objective.stage, name)
+        study = self.study(objective, name)
+        log.info("study %s (%s): %d trials so far, running %s more", name, _redact(self.settings.storage_url),
+                 len(study.trials), n_trials)
+        study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,), gc_after_trial=True,
+                       show_progress_bar=progress and n_trials is not None)
+        return study
+
+    def run_stage1(self, objective: Stage1Objective, n_trials: int | None = None, **kw):
+        return self.optimize(objective, self.settings.name_for(1, kw.pop("both", False)), n_trials, **kw)
+
+    def run_stage2(self, objective: Stage2Objective, n_trials: int | None = None, name: str | None = None, **kw):
+        return self.optimize(objective, name or self.settings.name_for(2), n_trials, **kw)
+
+    def run_both(self, data: TrainData, n_trials: int, **kw):
+        """Stage-1 study, then a stage-2 study on the best stage-1 trial's model. Returns both studies."""
+        s1 = self.run_stage1(Stage1Objective(self.settings, data), n_trials, both=True, **kw)
+        number, ckpt = best_stage1_checkpoint(s1)
+        name = f"{self.settings.name_for(2, both=True)}_s1trial{number}"
+        print(f"stage 2 starts from stage-1 trial {number}: {ckpt} (study {name})")
+        s2 = self.run_stage2(Stage2Objective(self.settings, data, ckpt), n_trials, name=name, **kw)
+        return s1, s2
+
+    def load_data(self) -> TrainData:
+        from ..data.embedded import embedded_data_dir
+
+        return load_train_data(self.settings.data_dir or embedded_data_dir())
+
+
+def best_stage1_checkpoint(study) -> tuple[int, str]:
+    """The best finished stage-1 trial with a checkpoint on this machine: lowest recon_mse on the front."""
+    import optuna
+
+    done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    front = study.best_trials if len(study.directions) > 1 else ([study.best_trial] if done else [])
+    usable = [t for t in front if Path(t.user_attrs.get("checkpoint", "")).is_file()]
+    if not usable:
+        raise ConfigError(f"study {study.study_name!r} has no finished stage-1 trial whose best_model.pt is on "
+                          f"this machine; run stage 1 first or pass --stage1-checkpoint")
+    best = min(usable, key=lambda t: t.values[0])
+    return best.number, best.user_attrs["checkpoint"]
+
+
+def _log_to_file(path: Path) -> None:
+    """Append Optuna's and the trials' log lines (with the worker's pid) to ``path``, once per process."""
+    path = path.resolve()
+    for name in ("optuna", "trajsynth.tuning"):
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.INFO)
+        if any(getattr(h, "baseFilename", None) == str(path) for h in logger.handlers):
+            continue
+        handler = logging.FileHandler(path)
+        handler.setFormatter(logging.Formatter("%(asctime)s pid=%(process)d %(name)s %(levelname)s %(message)s"))
+        logger.addHandler(handler)
