@@ -193,3 +193,55 @@ def test_two_workers_share_one_study(tmp_path, storage):
     assert folders == sorted(f"stage1_trial_{n}" for n in range(6))  # each trial ran once, in one worker
     # The two baselines (both with lr 1e-3, which TPE cannot draw exactly) were queued once, by the creator.
     assert sorted(t.params["latent_dim"] for t in study.trials if t.params["lr_autoencoder"] == 1e-3) == [32, 48]
+
+
+def test_a_killed_workers_trial_is_failed_and_run_again(tmp_path):
+    """No lost trials: a worker killed mid-trial stops sending heartbeats; the next worker fails its trial
+    and runs the same parameters again."""
+    import signal
+    import time
+
+    url = f"sqlite:///{tmp_path / 'shared.db'}"
+    args = [sys.executable, "-m", "trajsynth", "tune", "--n-trials", "1", "--storage", url, "--study-name", "hb",
+            "--preset", "tiny", "--set", "stage1_iterations=400", "--heartbeat", "1", "--no-baselines", "--seed", "3"]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    victim = subprocess.Popen([*args, "--out", str(tmp_path / "a")], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait until its trial runs, then kill the worker without warning
+        if (tmp_path / "a/checkpoints/optuna/stage1_trial_0/config.yaml").exists():
+            break
+        time.sleep(0.2)
+    victim.send_signal(signal.SIGKILL)
+    victim.wait()
+    time.sleep(4)  # more than 3 heartbeats of silence
+    done = subprocess.run([*args, "--out", str(tmp_path / "b")], env=env, capture_output=True, text=True,
+                          timeout=300)
+    assert done.returncode == 0, done.stderr
+    study = optuna.load_study(study_name="hb", storage=url)
+    assert _states(study) == ["FAIL", "COMPLETE"]
+    assert study.trials[1].params == study.trials[0].params
+    assert study.trials[1].system_attrs.get("failed_trial") == 0
+
+
+def test_both_stages_chain_from_the_best_stage1_trial(tmp_path, capsys):
+    out = tmp_path / "out"
+    assert main(["tune", "--stage", "both", "--n-trials", "2", "--out", str(out), "--study-name", "pipe",
+                 "--preset", "tiny", "--set", "stage1_iterations=20", "--set", "stage2_iterations=20",
+                 "--disc-iterations", "50", "--eval-samples", "200", "--min-coverage", "0", "--seed", "0"]) == 0
+    s1 = _load(out, "pipe_stage1")
+    best = min(s1.best_trials, key=lambda t: t.values[0])
+    s2 = _load(out, f"pipe_stage2_s1trial{best.number}")
+    assert s2.user_attrs["identity"]["stage1_checkpoint"] == best.user_attrs["checkpoint"]
+    assert _states(s1) == _states(s2) == ["COMPLETE", "COMPLETE"]
+    assert f"stage 2 starts from stage-1 trial {best.number}" in capsys.readouterr().out
+
+
+def test_stage2_refuses_a_checkpoint_of_other_data(tmp_path, small_data_dir, capsys):
+    out = tmp_path / "out"
+    assert main(["tune", "--n-trials", "1", "--out", str(out), *TINY1]) == 0
+    ckpt = out / "checkpoints/optuna/stage1_trial_0/best_model.pt"
+    assert main(["tune", "--stage", "2", "--n-trials", "1", "--out", str(out), "--stage1-checkpoint", str(ckpt),
+                 "--data-dir", str(small_data_dir), *TINY2]) == 2
+    assert "trained on" in capsys.readouterr().err
+    assert not list((out / "checkpoints/optuna").glob("stage2_*"))

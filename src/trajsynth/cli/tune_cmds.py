@@ -47,6 +47,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                                   "discriminative score")
     p.add_argument("--disc-iterations", type=int, default=2000, help="stage 2: classifier iterations of the "
                                                                      "discriminative score")
+    p.add_argument("--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats (database "
+                   "storages): a trial whose worker is silent for 3 heartbeats is marked failed and run again once")
     p.add_argument("--no-baselines", action="store_true", help="do not queue the preset configurations first")
     p.add_argument("--tensorboard", action="store_true", help="TensorBoard logs in every trial folder")
     p.add_argument("--analyze", action="store_true", help="write the best trials / Pareto front and plots of "
@@ -89,7 +91,7 @@ def _settings(a: argparse.Namespace):
         data_dir=a.data_dir, out_dir=a.out, storage=a.storage, study_name=a.study_name, preset=a.preset,
         overrides=parse_overrides(a.set), space_file=a.space, mode=a.mode, seed=a.seed,
         min_coverage=a.min_coverage, eval_samples=a.eval_samples, disc_iterations=a.disc_iterations,
-        enqueue_baselines=not a.no_baselines, tensorboard=a.tensorboard)
+        enqueue_baselines=not a.no_baselines, tensorboard=a.tensorboard, heartbeat=a.heartbeat)
     for stage in (1, 2):  # a bad space file fails here, before storage or data are touched
         load_space(stage, a.space)
     return settings

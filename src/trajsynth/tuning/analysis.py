@@ -18,7 +18,7 @@ SCORE_ATTRS = ("recon_mse", "direct_mse", "latent_rel_err", "mmd", "disc", "cove
 
 
 def objective_names(study) -> list[str]:
-    stage = study.user_attrs.get("stage")
+    stage = study.user_attrs.get("identity", {}).get("stage")
     pareto = len(study.directions) > 1
     names = {1: ["recon_mse", "latent_rel_err"], 2: ["mmd", "disc"]}.get(stage, ["value0", "value1"])
     return names if pareto else names[:1]

@@ -8,7 +8,7 @@ from typing import Any
 
 from ..config import ConfigError
 from ..models.latent_wgan.config import PRESETS
-from .storage import default_url
+from .storage import HEARTBEAT_S, default_url
 
 MODES = ("pareto", "single")
 
@@ -40,6 +40,7 @@ class OptunaConfig:
     eval_samples: int = 1000  # validation sequences for the discriminative score
     disc_iterations: int = 2000  # TimeGAN protocol's classifier iterations
     hyperband_reduction_factor: int = 3
+    heartbeat: int = HEARTBEAT_S  # RDB storages: a trial whose worker is silent 3 heartbeats is failed and retried
     tensorboard: bool = False
 
     def __post_init__(self) -> None:
@@ -49,7 +50,7 @@ class OptunaConfig:
             raise ConfigError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
         if not 0.0 <= self.min_coverage <= 1.0 or not 0.0 <= self.guard_from <= 1.0:
             raise ConfigError("min_coverage and guard_from must lie in [0, 1]")
-        for name in ("eval_samples", "disc_iterations", "n_startup_trials", "hyperband_reduction_factor"):
+        for name in ("eval_samples", "disc_iterations", "n_startup_trials", "hyperband_reduction_factor", "heartbeat"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
 

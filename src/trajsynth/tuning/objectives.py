@@ -201,6 +201,10 @@ def load_stage1(path: str | Path, data: TrainData) -> dict:
     if ckpt["config"]["max_seq_len"] != data.train.max_len:
         raise ValueError(f"{path} was trained on sequences of up to {ckpt['config']['max_seq_len']} steps, "
                          f"the data has {data.train.max_len}")
+    stored = ckpt.get("data", {})
+    if stored.get("normalization") != data.normalization:  # other data: its summaries would mean something else
+        raise ValueError(f"{path} was trained on data scaled otherwise ({stored.get('data_dir')}) than "
+                         f"{data.data_dir}; pass that directory as --data-dir")
     return ckpt
 
 

@@ -9,14 +9,15 @@ again once, so a killed machine loses no trial.
 
 from __future__ import annotations
 
+import time
 import warnings
 from pathlib import Path
 
 from ..config import ConfigError
 
 JOURNAL_SUFFIXES = (".log", ".journal", ".jsonl")
-HEARTBEAT_S = 60
-GRACE_S = 180
+HEARTBEAT_S = 60  # a worker's heartbeat; a trial silent for GRACE_FACTOR heartbeats counts as dead
+GRACE_FACTOR = 3
 
 
 def default_url(out_dir: str | Path) -> str:
@@ -27,12 +28,14 @@ def is_journal(url: str) -> bool:
     return url.startswith("journal:") or ("://" not in url and url.endswith(JOURNAL_SUFFIXES))
 
 
-def open_storage(url: str, create: bool = True):
+def open_storage(url: str, create: bool = True, heartbeat: int = HEARTBEAT_S):
     """An Optuna storage for ``url``; every failure is one clear ``ConfigError`` before any trial starts.
 
     ``url``: ``sqlite:///path.db``, ``postgresql://user@host/db`` (any SQLAlchemy URL), or a journal
     file (``journal:PATH`` or a path ending in .log / .journal / .jsonl). ``create=False`` refuses a
-    SQLite or journal file that does not exist yet (for analysing an existing study).
+    SQLite or journal file that does not exist yet (for analysing an existing study). ``heartbeat``:
+    seconds between an RDB worker's heartbeats (journal files have none: a dead worker's trial stays
+    RUNNING there).
     """
     import optuna
 
@@ -50,7 +53,7 @@ def open_storage(url: str, create: bool = True):
     if "://" not in url:
         raise ConfigError(f"storage {url!r} is neither a database URL (sqlite:///…, postgresql://…) nor a journal "
                           f"file (journal:PATH or *.log)")
-    return _rdb(url)
+    return _rdb(url, heartbeat)
 
 
 def _check_file(path: Path, url: str, create: bool) -> None:
@@ -60,23 +63,31 @@ def _check_file(path: Path, url: str, create: bool) -> None:
         raise ConfigError(f"storage {url}: folder {path.parent} does not exist")
 
 
-def _rdb(url: str):
+def _rdb(url: str, heartbeat: int, attempts: int = 6):
+    """RDBStorage with heartbeats. Workers starting at once on a new database race to create its
+    tables; the loser sees a unique-constraint or lock error, so that one is retried."""
     import optuna
 
     kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
-    try:
-        with warnings.catch_warnings():  # heartbeats are marked experimental, but have been stable since v2.8
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            return optuna.storages.RDBStorage(
-                url, engine_kwargs=kwargs, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S,
-                heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
-            )
-    except ModuleNotFoundError as e:
-        raise ConfigError(f"storage {_redact(url)}: its database driver is not installed ({e.name}); "
-                          f"e.g. pip install psycopg2-binary for PostgreSQL") from None
-    except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds for bad URLs and dead servers
-        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
-        raise ConfigError(f"cannot open storage {_redact(url)}: {first}") from None
+    for attempt in range(attempts):
+        try:
+            with warnings.catch_warnings():  # heartbeats are marked experimental, but have been stable since v2.8
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(
+                    url, engine_kwargs=kwargs, heartbeat_interval=heartbeat, grace_period=GRACE_FACTOR * heartbeat,
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
+                )
+        except ModuleNotFoundError as e:
+            raise ConfigError(f"storage {_redact(url)}: its database driver is not installed ({e.name}); "
+                              f"e.g. pip install psycopg2-binary for PostgreSQL") from None
+        except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds for bad URLs and dead servers
+            text = str(e)
+            if attempt + 1 < attempts and ("UNIQUE constraint" in text or "locked" in text or "already exists" in text):
+                time.sleep(0.2 * (attempt + 1))
+                continue
+            first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
+            raise ConfigError(f"cannot open storage {_redact(url)}: {first}") from None
+    raise AssertionError("unreachable")
 
 
 def _redact(url: str) -> str:

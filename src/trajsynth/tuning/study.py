@@ -29,7 +29,7 @@ class StudyManager:
     def __init__(self, settings: OptunaConfig):
         self.settings = settings
         Path(settings.out_dir).mkdir(parents=True, exist_ok=True)
-        self.storage = open_storage(settings.storage_url)
+        self.storage = open_storage(settings.storage_url, heartbeat=settings.heartbeat)
         _log_to_file(Path(settings.out_dir) / "optuna.log")
 
     # ----- studies ----------------------------------------------------------
@@ -71,15 +71,14 @@ class StudyManager:
             study = optuna.load_study(study_name=name, **kw)
             self._check_identity(study, ident)
             return study
-        for k, v in ident.items():
-            study.set_user_attr(k, v)
+        study.set_user_attr("identity", ident)  # one write: a worker loading the study sees all of it or none
         if self.settings.enqueue_baselines:
             self._enqueue_baselines(study, objective)
         return study
 
     def _check_identity(self, study, ident: dict) -> None:
-        stored = study.user_attrs
-        if "stage" not in stored:  # created a moment ago by another worker
+        stored = study.user_attrs.get("identity")
+        if stored is None:  # created a moment ago by another worker, which has not written it yet
             return
         diff = [k for k in IDENTITY_KEYS if json.dumps(stored.get(k), sort_keys=True) != json.dumps(ident[k],
                                                                                                  sort_keys=True)]
