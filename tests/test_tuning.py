@@ -21,7 +21,7 @@ from trajsynth.tuning.storage import open_storage  # noqa: E402
 
 TINY1 = ["--preset", "tiny", "--set", "stage1_iterations=20", "--set", "eval_interval=10", "--seed", "0"]
 TINY2 = ["--preset", "tiny", "--set", "stage2_iterations=40", "--set", "eval_interval=10", "--seed", "0",
-         "--disc-iterations", "50", "--eval-samples", "200", "--min-coverage", "0"]
+         "--disc-iterations", "50", "--eval-samples", "200", "--min-coverage", "0", "--collapse-coverage", "0"]
 
 
 def _load(out: Path, name: str):
@@ -228,7 +228,8 @@ def test_both_stages_chain_from_the_best_stage1_trial(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["tune", "--stage", "both", "--n-trials", "2", "--out", str(out), "--study-name", "pipe",
                  "--preset", "tiny", "--set", "stage1_iterations=20", "--set", "stage2_iterations=20",
-                 "--disc-iterations", "50", "--eval-samples", "200", "--min-coverage", "0", "--seed", "0"]) == 0
+                 "--disc-iterations", "50", "--eval-samples", "200", "--min-coverage", "0", "--collapse-coverage", "0",
+                 "--seed", "0"]) == 0
     s1 = _load(out, "pipe_stage1")
     best = min(s1.best_trials, key=lambda t: t.values[0])
     s2 = _load(out, f"pipe_stage2_s1trial{best.number}")
@@ -245,3 +246,19 @@ def test_stage2_refuses_a_checkpoint_of_other_data(tmp_path, small_data_dir, cap
                  "--data-dir", str(small_data_dir), *TINY2]) == 2
     assert "trained on" in capsys.readouterr().err
     assert not list((out / "checkpoints/optuna").glob("stage2_*"))
+
+
+def test_collapse_guard_stops_a_pareto_stage2_trial(tmp_path):
+    out = tmp_path / "out"
+    assert main(["tune", "--n-trials", "1", "--out", str(out), *TINY1]) == 0
+    ckpt = out / "checkpoints/optuna/stage1_trial_0/best_model.pt"
+    guard = ["--preset", "tiny", "--set", "stage2_iterations=40", "--set", "eval_interval=10",
+             "--collapse-coverage", "1.0", "--min-coverage", "0.5"]  # nothing covers everything: "collapsed"
+    assert main(["tune", "--stage", "2", "--n-trials", "2", "--out", str(out), "--stage1-checkpoint", str(ckpt),
+                 "--no-baselines", *guard]) == 0
+    study = _load(out, "trajsynth_stage2")
+    assert _states(study) == ["PRUNED", "PRUNED"]
+    for t in study.trials:
+        assert t.user_attrs["pruned_reason"].startswith("collapse guard at iteration 20 (coverage")
+        assert t.system_attrs["constraints:coverage"] > 0.0  # infeasible: coverage below 0.5
+        assert Path(t.user_attrs["checkpoint"]).is_file()  # a pruned trial keeps its best weights too

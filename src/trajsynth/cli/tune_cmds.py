@@ -17,7 +17,8 @@ with N more trials. Several workers (processes or machines) share a study by pas
 
 Objectives (minimised): stage 1 reconstruction MSE through the summary and relative latent error;
 stage 2 summary MMD and discriminative score, with summary coverage >= --min-coverage as a
-constraint. --mode single optimises the first objective alone and prunes with Hyperband.
+constraint; a stage-2 trial still below --collapse-coverage after half its iterations is stopped.
+--mode single optimises the first objective alone and prunes with Hyperband.
 """
 
 
@@ -42,7 +43,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="pareto: two objectives, Pareto front; single: one objective with Hyperband pruning")
     p.add_argument("--seed", type=int, help="sampler seed (reproducible with one worker; give workers different "
                                             "seeds or none)")
-    p.add_argument("--min-coverage", type=float, default=0.25, help="stage 2: coverage constraint and collapse guard")
+    p.add_argument("--min-coverage", type=float, default=0.25,
+                   help="stage 2: a trial is feasible only if generated summaries cover this share of real ones")
+    p.add_argument("--collapse-coverage", type=float, default=0.05,
+                   help="stage 2: stop a trial whose coverage is still below this after half its iterations")
     p.add_argument("--eval-samples", type=int, default=1000, help="stage 2: validation sequences for the "
                                                                   "discriminative score")
     p.add_argument("--disc-iterations", type=int, default=2000, help="stage 2: classifier iterations of the "
@@ -90,7 +94,8 @@ def _settings(a: argparse.Namespace):
     settings = OptunaConfig(
         data_dir=a.data_dir, out_dir=a.out, storage=a.storage, study_name=a.study_name, preset=a.preset,
         overrides=parse_overrides(a.set), space_file=a.space, mode=a.mode, seed=a.seed,
-        min_coverage=a.min_coverage, eval_samples=a.eval_samples, disc_iterations=a.disc_iterations,
+        min_coverage=a.min_coverage, collapse_coverage=a.collapse_coverage, eval_samples=a.eval_samples,
+        disc_iterations=a.disc_iterations,
         enqueue_baselines=not a.no_baselines, tensorboard=a.tensorboard, heartbeat=a.heartbeat)
     for stage in (1, 2):  # a bad space file fails here, before storage or data are touched
         load_space(stage, a.space)

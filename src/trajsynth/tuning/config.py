@@ -18,10 +18,11 @@ class OptunaConfig:
     """Where a study lives and how its trials are trained and scored.
 
     mode ``pareto``: two objectives per stage, a Pareto front, no Optuna pruner (Optuna cannot
-    prune multi-objective studies); a stage-2 trial whose summary coverage stays below
-    ``min_coverage`` after ``guard_from`` of its iterations is still stopped (mode collapse).
-    mode ``single``: one objective (stage 1 reconstruction MSE, stage 2 summary MMD) reported at
-    every evaluation, and a Hyperband pruner stops unpromising trials early.
+    prune multi-objective studies). mode ``single``: one objective (stage 1 reconstruction MSE,
+    stage 2 summary MMD) reported at every evaluation, and a Hyperband pruner stops unpromising
+    trials early. In both modes a stage-2 trial counts as feasible only with a summary coverage of
+    at least ``min_coverage`` (a constraint), and the collapse guard stops one whose coverage is
+    still below ``collapse_coverage`` after ``guard_from`` of its iterations.
     """
 
     data_dir: str | None = None  # None: the embedded SapiMouse sample
@@ -35,7 +36,8 @@ class OptunaConfig:
     seed: int | None = None  # sampler seed; None: fresh entropy per worker (workers never repeat each other)
     n_startup_trials: int = 10
     enqueue_baselines: bool = True
-    min_coverage: float = 0.25
+    min_coverage: float = 0.25  # constraint on a finished stage-2 trial
+    collapse_coverage: float = 0.05  # collapse guard: a trained default model is at 0.7 after 1000 iterations
     guard_from: float = 0.5
     eval_samples: int = 1000  # validation sequences for the discriminative score
     disc_iterations: int = 2000  # TimeGAN protocol's classifier iterations
@@ -48,8 +50,9 @@ class OptunaConfig:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
         if self.preset not in PRESETS:
             raise ConfigError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
-        if not 0.0 <= self.min_coverage <= 1.0 or not 0.0 <= self.guard_from <= 1.0:
-            raise ConfigError("min_coverage and guard_from must lie in [0, 1]")
+        for name in ("min_coverage", "collapse_coverage", "guard_from"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
         for name in ("eval_samples", "disc_iterations", "n_startup_trials", "hyperband_reduction_factor", "heartbeat"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")

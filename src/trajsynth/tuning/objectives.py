@@ -57,11 +57,12 @@ class BestTracker:
             if self.trial.should_prune():
                 self.trial.set_user_attr("pruned_reason", f"pruner at iteration {it} ({TRACKED[stage]} {value:.5g})")
                 raise optuna.TrialPruned()
-        collapsed = ev.get("val_coverage", 1.0) < self.settings.min_coverage
-        if stage == 2 and it >= self.settings.guard_from * self.total and collapsed:
+        s = self.settings
+        collapsed = ev.get("val_coverage", 1.0) < s.collapse_coverage
+        if stage == 2 and it >= s.guard_from * self.total and collapsed:
             self.trial.set_user_attr("pruned_reason", f"collapse guard at iteration {it} (coverage "
-                                     f"{ev['val_coverage']:.3f} < {self.settings.min_coverage})")
-            self.trial.set_constraint("coverage", self.settings.min_coverage - ev["val_coverage"])
+                                     f"{ev['val_coverage']:.3f} < {s.collapse_coverage})")
+            self.trial.set_constraint("coverage", s.min_coverage - ev["val_coverage"])
             raise optuna.TrialPruned()
 
     def restore(self) -> None:
