@@ -195,6 +195,7 @@ def test_two_workers_share_one_study(tmp_path, storage):
     assert sorted(t.params["latent_dim"] for t in study.trials if t.params["lr_autoencoder"] == 1e-3) == [32, 48]
 
 
+@pytest.mark.slow  # about 30 s: waits for heartbeats to go stale (CI runs it)
 def test_a_killed_workers_trial_is_failed_and_run_again(tmp_path):
     """No lost trials: a worker killed mid-trial stops sending heartbeats; the next worker fails its trial
     and runs the same parameters again."""

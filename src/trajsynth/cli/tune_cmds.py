@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from pathlib import Path
 
 from ..config import ConfigError, parse_overrides
@@ -108,7 +109,7 @@ def _search(a: argparse.Namespace) -> int:
     settings = _settings(a)
     manager = StudyManager(settings)
     data = manager.load_data()
-    progress = dict(timeout=a.timeout, progress=True)
+    progress = dict(timeout=a.timeout, progress=sys.stderr.isatty())  # a bar on a terminal, not in logs
     if a.stage == "1":
         studies = [manager.run_stage1(Stage1Objective(settings, data), a.n_trials, **progress)]
     elif a.stage == "2":
