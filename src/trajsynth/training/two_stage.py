@@ -287,6 +287,13 @@ class TwoStageTrainer:
             self._z_cache = (self.summaries(self.data.train), self.data.train.C)
         return self._z_cache
 
+    def share_summaries(self, cache: tuple[torch.Tensor, torch.Tensor]) -> None:
+        """Use (summaries, conditions) of the training set encoded by the same frozen autoencoder
+        elsewhere, e.g. by an earlier hyperparameter-search trial, instead of encoding them again."""
+        if len(cache[0]) != len(self.data.train) or cache[0].size(1) != self.cfg.summary_dim:
+            raise ValueError(f"summary cache of shape {tuple(cache[0].shape)} does not fit this trainer's data")
+        self._z_cache = cache
+
     def _sample_idx(self) -> torch.Tensor:
         n = len(self.data.train)
         return torch.randint(n, (self.cfg.batch_size,), generator=self.rng)

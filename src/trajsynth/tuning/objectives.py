@@ -26,6 +26,7 @@ from ..utils.atomic import write_text
 from .config import OptunaConfig
 from .scores import stage1_scores, stage2_disc
 from .space import ParamSpec, decode, load_space
+from .storage import redact
 
 log = logging.getLogger("trajsynth.tuning")
 TRACKED = {1: "val_recon", 2: "val_mmd_summary"}  # lower is better
@@ -70,7 +71,9 @@ class BestTracker:
             self.model.load_state_dict(self.state)
 
 
-class _Objective:
+class TrialObjective:
+    """One trial = one training run of a stage; subclasses say which stage, how to train and score."""
+
     stage: int
 
     def __init__(self, settings: OptunaConfig, data: TrainData, base: LatentWGANConfig | None = None):
@@ -129,7 +132,7 @@ class _Objective:
         return tuple(scores[k] for k in objectives)
 
 
-class Stage1Objective(_Objective):
+class Stage1Objective(TrialObjective):
     """Stage 1: minimise (recon_mse, latent_rel_err); ``single`` mode: recon_mse alone."""
 
     stage = 1
@@ -151,7 +154,7 @@ class Stage1Objective(_Objective):
         return self._values(trial, scores, self.objectives)
 
 
-class Stage2Objective(_Objective):
+class Stage2Objective(TrialObjective):
     """Stage 2 on a frozen stage-1 autoencoder: minimise (mmd, disc); ``single`` mode: mmd alone."""
 
     stage = 2
@@ -173,7 +176,7 @@ class Stage2Objective(_Objective):
                             progress=False, log_lines=False)
         if self._summaries is None:
             self._summaries = tr.real_summaries()
-        tr._z_cache = self._summaries
+        tr.share_summaries(self._summaries)
         return tr
 
     def train(self, trainer: TwoStageTrainer) -> None:
@@ -210,6 +213,4 @@ def load_stage1(path: str | Path, data: TrainData) -> dict:
 
 
 def _safe(settings: OptunaConfig) -> str:
-    from .storage import _redact
-
-    return _redact(settings.storage_url)
+    return redact(settings.storage_url)

@@ -78,7 +78,7 @@ def _rdb(url: str, heartbeat: int, attempts: int = 6):
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
                 )
         except ModuleNotFoundError as e:
-            raise ConfigError(f"storage {_redact(url)}: its database driver is not installed ({e.name}); "
+            raise ConfigError(f"storage {redact(url)}: its database driver is not installed ({e.name}); "
                               f"e.g. pip install psycopg2-binary for PostgreSQL") from None
         except Exception as e:  # noqa: BLE001 - SQLAlchemy raises many kinds for bad URLs and dead servers
             text = str(e)
@@ -86,11 +86,11 @@ def _rdb(url: str, heartbeat: int, attempts: int = 6):
                 time.sleep(0.2 * (attempt + 1))
                 continue
             first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
-            raise ConfigError(f"cannot open storage {_redact(url)}: {first}") from None
+            raise ConfigError(f"cannot open storage {redact(url)}: {first}") from None
     raise AssertionError("unreachable")
 
 
-def _redact(url: str) -> str:
+def redact(url: str) -> str:
     """Hide a password in ``scheme://user:password@host``."""
     scheme, sep, rest = url.partition("://")
     creds, at, host = rest.rpartition("@")

@@ -17,9 +17,9 @@ from ..config import ConfigError
 from ..training.data import load_train_data
 from ..training.two_stage import TrainData
 from .config import OptunaConfig
-from .objectives import Stage1Objective, Stage2Objective, _Objective
+from .objectives import Stage1Objective, Stage2Objective, TrialObjective
 from .space import BASELINES, check_space, space_to_dict
-from .storage import _redact, open_storage
+from .storage import open_storage, redact
 
 log = logging.getLogger("trajsynth.tuning")
 IDENTITY_KEYS = ("stage", "mode", "preset", "overrides", "space", "stage1_checkpoint")
@@ -42,7 +42,7 @@ class StudyManager:
                 seed=self.settings.seed, multivariate=True, constant_liar=True,
                 n_startup_trials=self.settings.n_startup_trials)
 
-    def pruner(self, objective: _Objective):
+    def pruner(self, objective: TrialObjective):
         import optuna
 
         if self.settings.mode == "pareto":
@@ -52,13 +52,13 @@ class StudyManager:
                                               max_resource=total,
                                               reduction_factor=self.settings.hyperband_reduction_factor)
 
-    def identity(self, objective: _Objective) -> dict:
+    def identity(self, objective: TrialObjective) -> dict:
         s = self.settings
         return {"stage": objective.stage, "mode": s.mode, "preset": s.preset, "overrides": s.overrides,
                 "space": space_to_dict(objective.space),
                 "stage1_checkpoint": getattr(objective, "checkpoint_path", None)}
 
-    def study(self, objective: _Objective, name: str):
+    def study(self, objective: TrialObjective, name: str):
         """Create the study (and queue the baselines) or load it and check it was made the same way."""
         import optuna
 
@@ -84,10 +84,10 @@ class StudyManager:
                                                                                                  sort_keys=True)]
         if diff:
             detail = "; ".join(f"{k}: study has {stored.get(k)!r}, this run {ident[k]!r}" for k in diff)
-            raise ConfigError(f"study {study.study_name!r} in {_redact(self.settings.storage_url)} was created with "
+            raise ConfigError(f"study {study.study_name!r} in {redact(self.settings.storage_url)} was created with "
                               f"other settings ({detail}). Re-run with its settings or choose another --study-name.")
 
-    def _enqueue_baselines(self, study, objective: _Objective) -> None:
+    def _enqueue_baselines(self, study, objective: TrialObjective) -> None:
         for base in BASELINES[objective.stage]:
             params = {k: v for k, v in base.items() if k in objective.space and objective.space[k].contains(v)}
             if params:
@@ -103,12 +103,12 @@ class StudyManager:
                                   f"use another --out (or --study-name {owner} to resume that study)")
 
     # ----- running ----------------------------------------------------------
-    def optimize(self, objective: _Objective, name: str, n_trials: int | None, timeout: float | None = None,
+    def optimize(self, objective: TrialObjective, name: str, n_trials: int | None, timeout: float | None = None,
                  progress: bool = False):
         check_space(objective.space, objective.base, f"stage-{objective.stage} search space")
         self.check_trial_folders(objective.stage, name)
         study = self.study(objective, name)
-        log.info("study %s (%s): %d trials so far, running %s more", name, _redact(self.settings.storage_url),
+        log.info("study %s (%s): %d trials so far, running %s more", name, redact(self.settings.storage_url),
                  len(study.trials), n_trials)
         study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,), gc_after_trial=True,
                        show_progress_bar=progress and n_trials is not None)
