@@ -162,6 +162,12 @@ def test_bad_input_fails_before_any_trial(tmp_path, capsys, extra, message):
     assert not (out / "checkpoints").exists()
 
 
+def test_without_optuna_the_command_says_what_to_install(tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "optuna", None)  # as if it were not installed
+    assert main(["tune", "--n-trials", "1", "--out", str(tmp_path)]) == 2
+    assert "pip install 'trajsynth[tune]'" in capsys.readouterr().err
+
+
 def test_resuming_with_other_settings_is_refused(tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["tune", "--n-trials", "1", "--out", str(out), *TINY1]) == 0

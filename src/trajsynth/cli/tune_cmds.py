@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, parse_overrides
+from ..models.latent_wgan.config import PRESETS
 
 DESCRIPTION = """\
 Search hyperparameters of stage 1 (autoencoder), stage 2 (WGAN-GP on a frozen stage-1 model) or both.
@@ -26,38 +27,41 @@ constraint; a stage-2 trial still below --collapse-coverage after half its itera
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("tune", help="hyperparameter search with Optuna (stage 1, 2 or both), or --analyze a study",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--stage", choices=["1", "2", "both"], default="1")
-    p.add_argument("--n-trials", type=int, help="trials to run in this call (per worker)")
-    p.add_argument("--timeout", type=float, help="stop starting trials after this many seconds")
-    p.add_argument("--data-dir", help="processed data directory (default: the embedded SapiMouse sample)")
-    p.add_argument("--out", default="tuning", help="output folder: optuna.db, optuna.log, checkpoints/, analysis/")
-    p.add_argument("--storage", help="study storage: sqlite:///FILE, postgresql://…, or a journal file "
-                                     "(journal:PATH or PATH.log); default sqlite:///OUT/optuna.db")
-    p.add_argument("--study-name", help="default trajsynth_stage1 / trajsynth_stage2; with --stage both a prefix")
-    p.add_argument("--stage1-checkpoint", help="finished stage-1 model for --stage 2 (e.g. a stage-1 trial's "
-                                               "best_model.pt)")
-    p.add_argument("--preset", default="default", help="model preset every trial starts from")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
-                   help="fix a config key for every trial (repeatable), e.g. --set stage1_iterations=30")
-    p.add_argument("--space", help="YAML file replacing or removing search-space entries (see docs)")
-    p.add_argument("--mode", choices=["pareto", "single"], default="pareto",
-                   help="pareto: two objectives, Pareto front; single: one objective with Hyperband pruning")
-    p.add_argument("--seed", type=int, help="sampler seed (reproducible with one worker; give workers different "
-                                            "seeds or none)")
-    p.add_argument("--min-coverage", type=float, default=0.25,
-                   help="stage 2: a trial is feasible only if generated summaries cover this share of real ones")
-    p.add_argument("--collapse-coverage", type=float, default=0.05,
-                   help="stage 2: stop a trial whose coverage is still below this after half its iterations")
-    p.add_argument("--eval-samples", type=int, default=1000, help="stage 2: validation sequences for the "
-                                                                  "discriminative score")
-    p.add_argument("--disc-iterations", type=int, default=2000, help="stage 2: classifier iterations of the "
-                                                                     "discriminative score")
-    p.add_argument("--heartbeat", type=int, default=60, help="seconds between a worker's heartbeats (database "
-                   "storages): a trial whose worker is silent for 3 heartbeats is marked failed and run again once")
-    p.add_argument("--no-baselines", action="store_true", help="do not queue the preset configurations first")
-    p.add_argument("--tensorboard", action="store_true", help="TensorBoard logs in every trial folder")
-    p.add_argument("--analyze", action="store_true", help="write the best trials / Pareto front and plots of "
-                                                          "--study-name to OUT/analysis/NAME/")
+    add = p.add_argument
+    add("--stage", choices=["1", "2", "both"], default="1")
+    add("--n-trials", type=int, metavar="N", help="trials to run in this call (per worker)")
+    add("--timeout", type=float, metavar="S", help="stop starting trials after this many seconds")
+    add("--data-dir", metavar="DIR", help="processed data directory (default: the embedded SapiMouse sample)")
+    add("--out", default="tuning", metavar="DIR", help="output folder: optuna.db, optuna.log, checkpoints/, "
+                                                       "analysis/")
+    add("--storage", metavar="URL", help="study storage: sqlite:///FILE, postgresql://…, or a journal file "
+                                         "(journal:PATH or PATH.log); default sqlite:///OUT/optuna.db")
+    add("--study-name", metavar="NAME", help="default trajsynth_stage1 / trajsynth_stage2; with --stage both a prefix")
+    add("--stage1-checkpoint", metavar="CKPT", help="finished stage-1 model for --stage 2 (e.g. a stage-1 trial's "
+                                                    "best_model.pt)")
+    add("--preset", default="default", choices=sorted(PRESETS), help="model preset every trial starts from")
+    add("--set", action="append", default=[], metavar="KEY=VALUE",
+        help="fix a config key for every trial (repeatable), e.g. --set stage1_iterations=30")
+    add("--space", metavar="FILE", help="YAML file replacing or removing search-space entries (see README)")
+    add("--mode", choices=["pareto", "single"], default="pareto",
+        help="pareto: two objectives, Pareto front; single: one objective with Hyperband pruning")
+    add("--seed", type=int, metavar="S", help="sampler seed (reproducible with one worker; give workers different "
+                                              "seeds or none)")
+    add("--min-coverage", type=float, default=0.25, metavar="F",
+        help="stage 2: a trial is feasible only if generated summaries cover this share of real ones")
+    add("--collapse-coverage", type=float, default=0.05, metavar="F",
+        help="stage 2: stop a trial whose coverage is still below this after half its iterations")
+    add("--eval-samples", type=int, default=1000, metavar="N",
+        help="stage 2: validation sequences for the discriminative score")
+    add("--disc-iterations", type=int, default=2000, metavar="N",
+        help="stage 2: classifier iterations of the discriminative score")
+    add("--heartbeat", type=int, default=60, metavar="S",
+        help="seconds between a worker's heartbeats (database storages): a trial whose worker is silent for 3 "
+             "heartbeats is marked failed and run again once")
+    add("--no-baselines", action="store_true", help="do not queue the preset configurations first")
+    add("--tensorboard", action="store_true", help="TensorBoard logs in every trial folder")
+    add("--analyze", action="store_true", help="write the best trials / Pareto front and plots of --study-name to "
+                                               "OUT/analysis/NAME/")
     p.set_defaults(func=cmd_tune)
 
 
@@ -66,7 +70,7 @@ def _require_optuna() -> None:
 
     try:
         import optuna  # noqa: F401
-    except ModuleNotFoundError:
+    except ImportError:
         raise CliError("the tune command needs Optuna: pip install 'trajsynth[tune]'") from None
 
 
