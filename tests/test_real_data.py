@@ -59,8 +59,9 @@ def test_sapimouse_counts_and_splits(sapimouse_dir):
     assert load_meta(out)["counts"] == meta["counts"]
 
 
-def test_sapimouse_validates(sapimouse_dir, capsys):
-    out, _ = sapimouse_dir
+@pytest.mark.parametrize("dataset", ["sapimouse_dir", "balabit_dir"])
+def test_processed_data_validates(dataset, request, capsys):
+    out, _ = request.getfixturevalue(dataset)
     assert validate_data_dir(out).ok
     assert main(["validate-data", str(out)]) == 0
     assert capsys.readouterr().out.strip().endswith("VALID")
@@ -90,13 +91,6 @@ def test_balabit_counts_and_splits(balabit_dir):
     assert len(meta["source_files"]) == 65 and meta["skipped_files"] == []
     check_splits(meta, 10)
     assert meta["dropped_events"]["artefact coordinate"] > 0  # the 65535 rows
-
-
-def test_balabit_validates(balabit_dir, capsys):
-    out, _ = balabit_dir
-    assert validate_data_dir(out).ok
-    assert main(["validate-data", str(out)]) == 0
-    assert capsys.readouterr().out.strip().endswith("VALID")
 
 
 def test_balabit_round_trip_and_summary(balabit_dir):

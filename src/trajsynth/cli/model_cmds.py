@@ -14,10 +14,16 @@ from ..models.latent_wgan.config import ARCH_FIELDS, PRESETS, LatentWGANConfig, 
 from ..models.latent_wgan.model import AUTOENCODER_PARTS, LatentWGAN
 from ..serving.export import describe, write_samples
 from ..serving.sampler import TrajectorySampler, build_model
-from ..training.checkpoint import CheckpointError, load_checkpoint
+from ..training.checkpoint import load_checkpoint
 from ..training.data import load_train_data
 from ..training.runs import new_run_dir
-from ..training.two_stage import TrainingDiverged, TwoStageTrainer, stage1_direct_mse, stage2_trainer
+from ..training.two_stage import (
+    TrainingDiverged,
+    TwoStageTrainer,
+    load_stage1_checkpoint,
+    stage1_direct_mse,
+    stage2_trainer,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -126,9 +132,7 @@ def cmd_train_stage1(a: argparse.Namespace) -> int:
 
 
 def cmd_train_stage2(a: argparse.Namespace) -> int:
-    ckpt = load_checkpoint(a.stage1_checkpoint)
-    if not ckpt.get("trainer_state", {}).get("stage1_done"):
-        raise CheckpointError(f"{a.stage1_checkpoint} is not a finished stage-1 checkpoint (use stage1_final.pt)")
+    ckpt = load_stage1_checkpoint(a.stage1_checkpoint)
     data = load_train_data(_data_dir(a), a.quality_filter_z)
     stored = from_dict(LatentWGANConfig, ckpt["config"])
     requested = build_config(a, data.train.max_len)

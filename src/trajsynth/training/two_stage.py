@@ -25,7 +25,7 @@ from ..metrics.distribution import coverage_density, mmd_rbf
 from ..models.latent_wgan.config import ARCH_FIELDS, LatentWGANConfig
 from ..models.latent_wgan.model import AUTOENCODER_PARTS, LatentWGAN
 from ..utils.atomic import write_text
-from .checkpoint import load_checkpoint, save_checkpoint
+from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from .runs import MetricsLog
 from .schedules import build_scheduler, step_scheduler
 from .tensorboard import TensorBoardLog
@@ -117,8 +117,7 @@ class TwoStageTrainer:
     @classmethod
     def from_checkpoint(cls, path: str | Path, data: TrainData, run_dir: str | Path, **kw) -> TwoStageTrainer:
         ckpt = load_checkpoint(path)
-        if ckpt.get("model_family") != MODEL_FAMILY:
-            raise ValueError(f"{path} holds a {ckpt.get('model_family')!r} model, not {MODEL_FAMILY!r}")
+        check_family(ckpt, path)
         trainer = cls(from_dict(LatentWGANConfig, ckpt["config"]), data, run_dir, **kw)
         trainer.load_state(ckpt)
         trainer.metrics.write({"event": "resumed", "from": str(path), **ckpt["trainer_state"]})
@@ -325,11 +324,11 @@ class TwoStageTrainer:
     def evaluate_stage2(self, max_n: int = 1024) -> dict:
         ds = self.data.val or self.data.train
         n = min(len(ds), max_n)
+        self.model.eval()
         if self._val_z_cache is None or len(self._val_z_cache) != n:  # frozen encoder: encode once
-            self._val_z_cache = self.summaries(ds)[:n] if n == len(ds) else self.model.encode_all(ds.X[:n], ds.L[:n])
+            self._val_z_cache = self.model.encode_all(ds.X[:n], ds.L[:n])
         z_real, c = self._val_z_cache, ds.C[:n]
         gen = torch.Generator().manual_seed(self.cfg.seed + 12345)  # eval draws never touch training RNG
-        self.model.eval()
         z_fake = self.model.generator(torch.randn(n, self.cfg.noise_dim, generator=gen), c)
         cond_err = float((self.model.condition_head(z_fake) - c).abs().mean())
         # The evaluation suite's own latent metrics (pure functions), cheap on 1024 summaries.
@@ -377,14 +376,32 @@ class TwoStageTrainer:
         return path
 
 
+def check_family(ckpt: dict, path: str | Path) -> None:
+    if ckpt.get("model_family") != MODEL_FAMILY:
+        raise CheckpointError(f"{path} holds a {ckpt.get('model_family')!r} model, not {MODEL_FAMILY!r}")
+
+
+def require_stage1_done(ckpt: dict, path: str | Path) -> None:
+    if not ckpt.get("trainer_state", {}).get("stage1_done"):
+        raise CheckpointError(f"{path} is not a finished stage-1 checkpoint (use a run's stage1_final.pt or a "
+                              f"tuning trial's best_model.pt)")
+
+
+def load_stage1_checkpoint(path: str | Path) -> dict:
+    """A finished stage-1 checkpoint of this model family, or one clear error."""
+    ckpt = load_checkpoint(path)
+    check_family(ckpt, path)
+    require_stage1_done(ckpt, path)
+    return ckpt
+
+
 def stage2_trainer(stage1: dict, cfg: LatentWGANConfig, data: TrainData, run_dir: str | Path,
                    **kw) -> TwoStageTrainer:
     """A trainer at the start of stage 2 on the frozen autoencoder of a finished stage-1 checkpoint dict.
 
     ``cfg`` must carry the checkpoint's architecture fields (see ``ARCH_FIELDS``).
     """
-    if not stage1.get("trainer_state", {}).get("stage1_done"):
-        raise ValueError("not a finished stage-1 checkpoint (use a stage1_final.pt or a tuning trial's best_model.pt)")
+    require_stage1_done(stage1, "the stage-1 checkpoint")
     stored = from_dict(LatentWGANConfig, stage1["config"])
     differ = [k for k in ARCH_FIELDS if getattr(stored, k) != getattr(cfg, k)]
     if differ:

@@ -11,7 +11,6 @@ weights with the trainer state of the trial's end.
 from __future__ import annotations
 
 import copy
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -20,9 +19,8 @@ import torch
 
 from ..config import replace
 from ..models.latent_wgan.config import ARCH_FIELDS, LatentWGANConfig, get_config
-from ..training.checkpoint import load_checkpoint
-from ..training.two_stage import MODEL_FAMILY, TrainData, TwoStageTrainer, stage2_trainer
-from ..utils.atomic import write_text
+from ..training.two_stage import TrainData, TwoStageTrainer, load_stage1_checkpoint, stage2_trainer
+from ..utils.atomic import write_json
 from .config import OptunaConfig
 from .scores import stage1_scores, stage2_disc
 from .space import ParamSpec, decode, load_space
@@ -71,6 +69,11 @@ class BestTracker:
             self.model.load_state_dict(self.state)
 
 
+def preset_config(settings: OptunaConfig, data: TrainData) -> LatentWGANConfig:
+    """The preset with the data's sequence length and the overrides fixed for every trial."""
+    return replace(get_config(settings.preset, max_seq_len=data.train.max_len), settings.overrides)
+
+
 class TrialObjective:
     """One trial = one training run of a stage; subclasses say which stage, how to train and score."""
 
@@ -78,7 +81,7 @@ class TrialObjective:
 
     def __init__(self, settings: OptunaConfig, data: TrainData, base: LatentWGANConfig | None = None):
         self.settings, self.data = settings, data
-        self.base = base or replace(get_config(settings.preset, max_seq_len=data.train.max_len), settings.overrides)
+        self.base = base or preset_config(settings, data)
         fixed = set(settings.overrides)
         self.space: dict[str, ParamSpec] = {k: v for k, v in load_space(self.stage, settings.space_file).items()
                                             if k not in fixed}  # --set fixes a parameter for every trial
@@ -92,8 +95,8 @@ class TrialObjective:
         path = self.settings.checkpoint_root / f"stage{self.stage}_trial_{trial.number}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir()  # FileExistsError: never write into another trial's (or study's) folder
-        write_text(path / "trial.json", json.dumps({"study": study_name, "trial": trial.number,
-                                                    "stage": self.stage, "storage": _safe(self.settings)}) + "\n")
+        write_json(path / "trial.json", {"study": study_name, "trial": trial.number, "stage": self.stage,
+                                         "storage": redact(self.settings.storage_url)})
         trial.set_user_attr("run_dir", str(path.resolve()))
         return path
 
@@ -164,8 +167,7 @@ class Stage2Objective(TrialObjective):
         self.checkpoint = load_stage1(stage1_checkpoint, data)
         self.checkpoint_path = str(Path(stage1_checkpoint).resolve())
         stored = self.checkpoint["config"]
-        base = replace(get_config(settings.preset, max_seq_len=data.train.max_len), settings.overrides)
-        super().__init__(settings, data, replace(base, {k: stored[k] for k in ARCH_FIELDS}))
+        super().__init__(settings, data, replace(preset_config(settings, data), {k: stored[k] for k in ARCH_FIELDS}))
         self._summaries: tuple[torch.Tensor, torch.Tensor] | None = None  # frozen encoder: encode once
 
     def total(self, cfg: LatentWGANConfig) -> int:
@@ -196,12 +198,7 @@ class Stage2Objective(TrialObjective):
 
 def load_stage1(path: str | Path, data: TrainData) -> dict:
     """A finished stage-1 checkpoint that fits ``data``; clear errors otherwise."""
-    ckpt = load_checkpoint(path)
-    if ckpt.get("model_family") != MODEL_FAMILY:
-        raise ValueError(f"{path} holds a {ckpt.get('model_family')!r} model, not {MODEL_FAMILY!r}")
-    if not ckpt.get("trainer_state", {}).get("stage1_done"):
-        raise ValueError(f"{path} is not a finished stage-1 checkpoint (use a stage-1 trial's best_model.pt "
-                         f"or a run's stage1_final.pt)")
+    ckpt = load_stage1_checkpoint(path)
     if ckpt["config"]["max_seq_len"] != data.train.max_len:
         raise ValueError(f"{path} was trained on sequences of up to {ckpt['config']['max_seq_len']} steps, "
                          f"the data has {data.train.max_len}")
@@ -210,7 +207,3 @@ def load_stage1(path: str | Path, data: TrainData) -> dict:
         raise ValueError(f"{path} was trained on data scaled otherwise ({stored.get('data_dir')}) than "
                          f"{data.data_dir}; pass that directory as --data-dir")
     return ckpt
-
-
-def _safe(settings: OptunaConfig) -> str:
-    return redact(settings.storage_url)

@@ -22,7 +22,6 @@ from .space import BASELINES, check_space, space_to_dict
 from .storage import open_storage, redact
 
 log = logging.getLogger("trajsynth.tuning")
-IDENTITY_KEYS = ("stage", "mode", "preset", "overrides", "space", "stage1_checkpoint")
 
 
 class StudyManager:
@@ -80,8 +79,7 @@ class StudyManager:
         stored = study.user_attrs.get("identity")
         if stored is None:  # created a moment ago by another worker, which has not written it yet
             return
-        diff = [k for k in IDENTITY_KEYS if json.dumps(stored.get(k), sort_keys=True) != json.dumps(ident[k],
-                                                                                                 sort_keys=True)]
+        diff = [k for k in ident if json.dumps(stored.get(k), sort_keys=True) != json.dumps(ident[k], sort_keys=True)]
         if diff:
             detail = "; ".join(f"{k}: study has {stored.get(k)!r}, this run {ident[k]!r}" for k in diff)
             raise ConfigError(f"study {study.study_name!r} in {redact(self.settings.storage_url)} was created with "
@@ -114,15 +112,16 @@ class StudyManager:
                        show_progress_bar=progress and n_trials is not None)
         return study
 
-    def run_stage1(self, objective: Stage1Objective, n_trials: int | None = None, **kw):
-        return self.optimize(objective, self.settings.name_for(1, kw.pop("both", False)), n_trials, **kw)
+    def run_stage1(self, objective: Stage1Objective, n_trials: int | None = None, name: str | None = None, **kw):
+        return self.optimize(objective, name or self.settings.name_for(1), n_trials, **kw)
 
     def run_stage2(self, objective: Stage2Objective, n_trials: int | None = None, name: str | None = None, **kw):
         return self.optimize(objective, name or self.settings.name_for(2), n_trials, **kw)
 
     def run_both(self, data: TrainData, n_trials: int, **kw):
         """Stage-1 study, then a stage-2 study on the best stage-1 trial's model. Returns both studies."""
-        s1 = self.run_stage1(Stage1Objective(self.settings, data), n_trials, both=True, **kw)
+        s1 = self.run_stage1(Stage1Objective(self.settings, data), n_trials, name=self.settings.name_for(1, both=True),
+                             **kw)
         number, ckpt = best_stage1_checkpoint(s1)
         name = f"{self.settings.name_for(2, both=True)}_s1trial{number}"
         print(f"stage 2 starts from stage-1 trial {number}: {ckpt} (study {name})")
