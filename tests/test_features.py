@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from trajsynth.data.directory import load_meta, load_params, load_split, split_users
+from trajsynth.data.embedded import load_embedded_segments
 from trajsynth.data.features import (
     FEATURE_NAMES,
     N_FEATURES,
@@ -135,6 +136,14 @@ def test_round_trip_on_real_sapimouse_segments(real_sapimouse_paths):
     err_xy, err_t = roundtrip_errors(real_sapimouse_paths, params)
     assert err_xy.max() < TOL_PX, f"worst path error {err_xy.max():.4g} px"
     assert err_t.max() < TOL_MS, f"worst time error {err_t.max():.4g} ms"
+
+
+def test_round_trip_on_real_embedded_movements():
+    """The shipped SapiMouse sample (always present, unlike the full dataset) inverts exactly too."""
+    paths = [s.points for s in load_embedded_segments() if len(s.points) <= T][:1500]
+    assert len(paths) == 1500
+    err_xy, err_t = roundtrip_errors(paths, fitted(paths))
+    assert err_xy.max() < TOL_PX and err_t.max() < TOL_MS
 
 
 def test_round_trip_through_a_data_directory(small_data_dir):

@@ -95,18 +95,6 @@ def test_seed_changes_the_user_split(raw_dir, tmp_path):
     assert a["users"] != b["users"] and sum(a["counts"].values()) == sum(b["counts"].values())
 
 
-def test_split_users_rules():
-    users = [f"u{i}" for i in range(20)] * 3  # repeats do not matter
-    s = split_users(users, 0.15, 0.15, 1)
-    assert s == split_users(list(reversed(users)), 0.15, 0.15, 1)  # input order does not matter
-    assert (len(s["train"]), len(s["val"]), len(s["test"])) == (14, 3, 3)
-    assert sorted(s["train"] + s["val"] + s["test"]) == sorted(set(users))
-    with pytest.raises(ValueError, match="at least 3 users"):
-        split_users(["a", "b", "a"], 0.15, 0.15, 0)
-    with pytest.raises(ValueError):
-        split_users(users, 0.6, 0.5, 0)
-
-
 # --------------------------------------------------------------------------- the output directory
 
 

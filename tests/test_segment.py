@@ -87,6 +87,16 @@ def test_artefact_coordinates_are_dropped(x, y):
     assert len(seg.points) == 8
 
 
+def test_artefacts_are_dropped_before_the_timestamp_check():
+    """An artefact stamped ahead of time must not make the real events after it look non-monotonic."""
+    events = movement_events(n=6, step=17)
+    events.insert(3, (events[2][0] + 30, "NoButton", "Move", 65535, 65535))  # t=64, the next event is at 51
+    (seg,), stats = cut(events)
+    assert stats.dropped_events["artefact coordinate"] == 1
+    assert stats.dropped_events["non-monotonic timestamp"] == 0
+    assert len(seg.points) == 8 and seg.points[:, 1:].max() < 1000
+
+
 def test_negative_coordinates_are_kept():
     """Multi-monitor desktops give real negative positions: they are not artefacts."""
     events = movement_events(x0=-300, y0=-50, n=6, dx=40)
