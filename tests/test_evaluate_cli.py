@@ -13,8 +13,8 @@ from trajsynth.cli.main import main
 from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
 from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.metrics.base import REGISTRY
-from trajsynth.metrics.literature import PUBLISHED, results_table, run_benchmark
-from trajsynth.metrics.suite import QUICK
+from trajsynth.evaluation.literature import PUBLISHED, results_table, run_benchmark
+from trajsynth.evaluation.suite import QUICK
 
 MAX_LEN = 40
 
@@ -106,8 +106,8 @@ def test_benchmark_sines_runs_and_tabulates(tmp_path, capsys):
 
 
 def test_parallel_classifiers_give_the_same_numbers(trained):
-    from trajsynth.metrics.sources import real_set
-    from trajsynth.metrics.suite import Budget, SuiteResult, _learned_tasks, _run_learned
+    from trajsynth.evaluation.sources import real_set
+    from trajsynth.evaluation.suite import Budget, SuiteResult, _learned_tasks, _run_learned
 
     data, _, _ = trained
     real, other = real_set(data, "test", 30, 0), real_set(data, "train", 30, 1)

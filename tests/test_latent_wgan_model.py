@@ -9,7 +9,8 @@ from trajsynth.blocks.expanders import EXPAND_TYPES
 from trajsynth.blocks.mlp import CRITIC_TYPES, GENERATOR_TYPES
 from trajsynth.blocks.pooling import POOL_TYPES
 from trajsynth.config import ConfigError
-from trajsynth.models.latent_wgan.config import PRESETS, get_config
+from trajsynth.models.latent_wgan.config import PRESETS, LatentWGANArch
+from trajsynth.models.registry import run_config
 from trajsynth.models.latent_wgan.model import LatentWGAN
 
 T = 12
@@ -25,7 +26,7 @@ def batch(B: int = 6):
 
 def tiny(**kw) -> LatentWGAN:
     torch.manual_seed(0)
-    return LatentWGAN(get_config("tiny", max_seq_len=T, **kw))
+    return LatentWGAN(run_config("latent_wgan", "tiny", max_seq_len=T, **kw).arch)
 
 
 @pytest.mark.parametrize("pool_type", POOL_TYPES)
@@ -89,11 +90,17 @@ def test_encode_decode_interpolate():
 
 def test_config_validation_and_presets():
     for name in PRESETS:
-        get_config(name)
+        run_config("latent_wgan", name)
     with pytest.raises(ConfigError, match="pool_type"):
-        get_config(pool_type="median")
-    with pytest.raises(ConfigError, match="unknown config key"):
-        get_config(not_a_key=1)
+        run_config("latent_wgan", pool_type="median")
+    with pytest.raises(ConfigError, match="unknown config key 'lr_generater' \\(did you mean 'lr_generator'"):
+        run_config("latent_wgan", lr_generater=1)
     with pytest.raises(ConfigError, match="integer"):
-        get_config(n_critic=2.5)
-    assert get_config(generator_hidden_dims=[8, 8]).generator_hidden_dims == [8, 8]
+        run_config("latent_wgan", n_critic=2.5)
+    run = run_config("latent_wgan", generator_hidden_dims=[8, 8], n_critic=3)
+    assert run.arch.generator_hidden_dims == [8, 8] and run.train.n_critic == 3  # each key to its section
+    assert isinstance(run.arch, LatentWGANArch) and not hasattr(run.arch, "n_critic")
+    with pytest.raises(ConfigError, match="unknown preset 'huge'"):
+        run_config("latent_wgan", "huge")
+    with pytest.raises(ConfigError, match="unknown model family 'gan'"):
+        run_config("gan")

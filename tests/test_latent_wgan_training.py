@@ -14,10 +14,10 @@ from trajsynth.cli.main import main
 from trajsynth.data.loading import TrajectoryDataset
 from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
 from trajsynth.data.synthetic import synthetic_segments
-from trajsynth.models.latent_wgan.config import get_config
-from trajsynth.training.checkpoint import CheckpointError, load_checkpoint
-from trajsynth.training.data import load_train_data
-from trajsynth.training.two_stage import TrainData, TrainingDiverged, TwoStageTrainer
+from trajsynth.data.train_data import TrainData, load_train_data
+from trajsynth.models.checkpoint import CheckpointError, load_checkpoint
+from trajsynth.models.registry import run_config
+from trajsynth.training.loop import Trainer, TrainingDiverged
 
 MAX_LEN = 40
 
@@ -31,7 +31,7 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 def tiny_cfg(**kw):
-    return get_config("tiny", max_seq_len=MAX_LEN, stage1_threshold=0.0, **kw)
+    return run_config("latent_wgan", "tiny", max_seq_len=MAX_LEN, stage1_threshold=0.0, **kw)
 
 
 def weights(model) -> dict[str, torch.Tensor]:
@@ -39,23 +39,25 @@ def weights(model) -> dict[str, torch.Tensor]:
 
 
 def test_full_run_writes_every_artifact(data_dir, tmp_path):
-    tr = TwoStageTrainer(tiny_cfg(), load_train_data(data_dir), tmp_path / "run", tensorboard=False, progress=False)
+    tr = Trainer(tiny_cfg(), load_train_data(data_dir), tmp_path / "run", tensorboard=False, progress=False)
     final = tr.train()
     names = {p.name for p in (tmp_path / "run").iterdir()}
     assert {"config.yaml", "metrics.jsonl", "stage1_final.pt", "stage2_iter10.pt", "stage2_final.pt",
             "final.pt"} <= names
     ckpt = load_checkpoint(final)
-    assert ckpt["config"]["arch_version"] == 6 and ckpt["trainer_state"]["stage2_done"]
+    assert ckpt["family"] == "latent_wgan" and ckpt["arch"]["arch_version"] == 6 and ckpt["family_version"] == 6
+    assert ckpt["trainer_state"]["done"] == ["stage1", "stage2"] and ckpt["trainer_state"]["complete"]
+    assert "n_critic" in ckpt["train"] and "n_critic" not in ckpt["arch"]
     lines = (tmp_path / "run" / "metrics.jsonl").read_text().splitlines()
-    assert any('"stage": 2' in line for line in lines)
+    assert any('"phase": "stage2"' in line for line in lines)
 
 
 def test_autoencoder_frozen_in_stage2(data_dir, tmp_path):
-    tr = TwoStageTrainer(tiny_cfg(), load_train_data(data_dir), tmp_path, tensorboard=False, progress=False)
-    tr.train_stage1()
+    tr = Trainer(tiny_cfg(), load_train_data(data_dir), tmp_path, tensorboard=False, progress=False)
+    tr.train(until="stage1")
     before = {k: v.clone() for k, v in tr.model.encoder.state_dict().items()}
     gen_before = weights(tr.model.generator)
-    tr.train_stage2()
+    tr.train()
     assert all(torch.equal(before[k], v) for k, v in tr.model.encoder.state_dict().items())
     assert any(not torch.equal(gen_before[k], v) for k, v in tr.model.generator.state_dict().items())
 
@@ -63,9 +65,9 @@ def test_autoencoder_frozen_in_stage2(data_dir, tmp_path):
 @pytest.mark.parametrize("ckpt_name", ["stage1_iter10.pt", "stage2_iter10.pt"])
 def test_resume_matches_uninterrupted_run(data_dir, tmp_path, ckpt_name):
     data = load_train_data(data_dir)
-    full = TwoStageTrainer(tiny_cfg(), data, tmp_path / "full", tensorboard=False, progress=False)
+    full = Trainer(tiny_cfg(), data, tmp_path / "full", tensorboard=False, progress=False)
     full.train()
-    resumed = TwoStageTrainer.from_checkpoint(tmp_path / "full" / ckpt_name, data, tmp_path / "resumed",
+    resumed = Trainer.from_checkpoint(tmp_path / "full" / ckpt_name, data, tmp_path / "resumed",
                                               tensorboard=False, progress=False)
     resumed.train()
     a, b = weights(full.model), weights(resumed.model)
@@ -78,7 +80,7 @@ def test_nan_loss_stops_with_message_and_keeps_last_checkpoint(data_dir, tmp_pat
     X = data.train.X.clone()
     X[5:, 1, 0] = float("nan")  # poison most sequences
     bad = TrainData(TrajectoryDataset(X, data.train.C, data.train.L), data.val, data.normalization, "x")
-    tr = TwoStageTrainer(tiny_cfg(save_interval=1000), bad, tmp_path, tensorboard=False, progress=False)
+    tr = Trainer(tiny_cfg(save_interval=1000), bad, tmp_path, tensorboard=False, progress=False)
     with pytest.raises(TrainingDiverged, match=r"\[Stage 1\] non-finite loss at iteration \d+"):
         tr.train()
     assert not (tmp_path / "stage1_final.pt").exists()
@@ -104,7 +106,7 @@ def test_checkpoint_loading_is_safe_and_explains(tmp_path):
 
 
 def test_sampler_pixel_paths(data_dir, tmp_path):
-    TwoStageTrainer(tiny_cfg(), load_train_data(data_dir), tmp_path, tensorboard=False, progress=False).train()
+    Trainer(tiny_cfg(), load_train_data(data_dir), tmp_path, tensorboard=False, progress=False).train()
     s = trajsynth.load(tmp_path / "final.pt")
     a, b = s.sample(3, distance_px=150, seed=7), s.sample(3, distance_px=150, seed=7)
     assert all(np.array_equal(p, q) for p, q in zip(a, b, strict=True))
@@ -134,7 +136,7 @@ def test_cli_modes(data_dir, tmp_path, capsys):
     assert np.allclose(z["C"], np.load(data_dir / "C_test.npy")[:20])
     assert main(["export-samples", str(final), "--n", "5", "--out", str(npz)]) == 2  # never overwrite
     assert main(["inspect-checkpoint", str(final)]) == 0
-    assert "stage2_done True" in capsys.readouterr().out
+    assert "phases done: stage1, stage2; complete True" in capsys.readouterr().out
     assert main(["inspect-checkpoint", str(run)]) == 2
     assert "is a directory" in capsys.readouterr().err
     assert main(["inspect-model", "--preset", "tiny"]) == 0
@@ -149,13 +151,14 @@ def test_cli_modes(data_dir, tmp_path, capsys):
 
 def test_stage1_stops_at_convergence_only_after_min_iterations(data_dir, tmp_path):
     data = load_train_data(data_dir)
-    cfg = get_config("tiny", max_seq_len=MAX_LEN, stage1_iterations=40, stage1_threshold=10.0,
+    cfg = run_config("latent_wgan", "tiny", max_seq_len=MAX_LEN, stage1_iterations=40, stage1_threshold=10.0,
                      stage1_min_iterations=15, log_interval=5)
-    tr = TwoStageTrainer(cfg, data, tmp_path / "a", tensorboard=False, progress=False)
-    tr.train_stage1()
-    assert tr.state["stage1_converged_at"] == 15  # first logging step at or past the floor
-    cfg = get_config("tiny", max_seq_len=MAX_LEN, stage1_iterations=40, stage1_threshold=0.0, log_interval=5)
-    tr = TwoStageTrainer(cfg, data, tmp_path / "b", tensorboard=False, progress=False)
-    tr.train_stage1()
-    assert tr.state["stage1_converged_at"] is None
-    assert get_config("default").stage1_min_iterations == 6000
+    tr = Trainer(cfg, data, tmp_path / "a", tensorboard=False, progress=False)
+    tr.train(until="stage1")
+    assert tr.state["converged_at"]["stage1"] == 15  # first logging step at or past the floor
+    cfg = run_config("latent_wgan", "tiny", max_seq_len=MAX_LEN, stage1_iterations=40, stage1_threshold=0.0,
+                     log_interval=5)
+    tr = Trainer(cfg, data, tmp_path / "b", tensorboard=False, progress=False)
+    tr.train(until="stage1")
+    assert "stage1" not in tr.state["converged_at"]
+    assert run_config("latent_wgan").train.stage1_min_iterations == 6000

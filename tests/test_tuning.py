@@ -13,10 +13,10 @@ optuna = pytest.importorskip("optuna", reason="the tune extra (optuna) is not in
 
 from trajsynth.cli.main import main  # noqa: E402
 from trajsynth.config import ConfigError  # noqa: E402
-from trajsynth.models.latent_wgan.config import get_config  # noqa: E402
-from trajsynth.training.checkpoint import load_checkpoint  # noqa: E402
-from trajsynth.tuning import OptunaConfig, Stage1Objective, StudyManager  # noqa: E402
-from trajsynth.tuning.space import BASELINES, DEFAULT_SPACES, check_space, decode, load_space  # noqa: E402
+from trajsynth.models.checkpoint import load_checkpoint  # noqa: E402
+from trajsynth.models.registry import run_config  # noqa: E402
+from trajsynth.tuning import OptunaConfig, PhaseObjective, StudyManager  # noqa: E402
+from trajsynth.tuning.space import baselines, check_space, decode, default_space, load_space  # noqa: E402
 from trajsynth.tuning.storage import open_storage  # noqa: E402
 
 TINY1 = ["--preset", "tiny", "--set", "stage1_iterations=20", "--set", "eval_interval=10", "--seed", "0"]
@@ -36,11 +36,12 @@ def _states(study) -> list[str]:
 
 
 def test_default_spaces_give_valid_configs_and_hold_the_baselines():
-    base = get_config("default")
-    for stage in (1, 2):
-        check_space(DEFAULT_SPACES[stage], base, f"stage {stage}")
-        for baseline in BASELINES[stage]:
-            assert all(DEFAULT_SPACES[stage][k].contains(v) for k, v in baseline.items()), baseline
+    base = run_config("latent_wgan", "default")
+    for phase in ("stage1", "stage2"):
+        space = default_space("latent_wgan", phase)
+        check_space(space, base, phase)
+        for baseline in baselines("latent_wgan", phase):
+            assert all(space[k].contains(v) for k, v in baseline.items()), baseline
     assert decode({"generator_hidden_dims": "512x256", "n_critic": 3}) == {"generator_hidden_dims": [512, 256],
                                                                            "n_critic": 3}
 
@@ -49,21 +50,21 @@ def test_space_file_replaces_removes_and_rejects(tmp_path):
     f = tmp_path / "space.yaml"
     f.write_text("stage1:\n  latent_dim: {type: categorical, choices: [16, 24]}\n  lr_schedule: null\n"
                  "stage2:\n  critic_hidden_dims: {type: categorical, choices: [[64, 64]]}\n")
-    s1, s2 = load_space(1, str(f)), load_space(2, str(f))
+    s1, s2 = load_space("latent_wgan", "stage1", str(f)), load_space("latent_wgan", "stage2", str(f))
     assert s1["latent_dim"].choices == (16, 24) and "lr_schedule" not in s1
     assert s2["critic_hidden_dims"].choices == ("64x64",)
     f.write_text("stage1:\n  latent_dims: {type: categorical, choices: [16]}\n")
-    with pytest.raises(ConfigError, match=r"space.yaml: unknown stage-1 parameter 'latent_dims'"):
-        load_space(1, str(f))
+    with pytest.raises(ConfigError, match=r"space.yaml: unknown stage1 parameter 'latent_dims'"):
+        load_space("latent_wgan", "stage1", str(f))
     f.write_text("stage2:\n  latent_dim: {type: categorical, choices: [16]}\n")  # stage-1 only
-    with pytest.raises(ConfigError, match="unknown stage-2 parameter 'latent_dim'"):
-        load_space(2, str(f))
+    with pytest.raises(ConfigError, match="unknown stage2 parameter 'latent_dim'"):
+        load_space("latent_wgan", "stage2", str(f))
     f.write_text("stage1:\n  lr_autoencoder: {type: float, low: 0, high: 1, log: true}\n")
     with pytest.raises(ConfigError, match="0 < low"):
-        load_space(1, str(f))
+        load_space("latent_wgan", "stage1", str(f))
     f.write_text("stage1:\n  pool_type: {type: categorical, choices: [attention, median]}\n")
     with pytest.raises(ConfigError, match="pool_type='median' is not a valid setting"):
-        check_space(load_space(1, str(f)), get_config("default"), "space")
+        check_space(load_space("latent_wgan", "stage1", str(f)), run_config("latent_wgan"), "space")
 
 
 # --------------------------------------------------------------------------- storage
@@ -102,10 +103,10 @@ def test_stage1_study_resumes_then_stage2_prunes_then_analysis(tmp_path, capsys)
     assert [t.number for t in study.trials] == list(range(6)) and set(_states(study)) == {"COMPLETE"}
     assert study.trials[0].params["latent_dim"] == 48  # the default preset's configuration was queued first
     ckpt = load_checkpoint(study.trials[0].user_attrs["checkpoint"])
-    assert ckpt["trainer_state"]["stage1_done"] and ckpt["config"]["latent_dim"] == 48
+    assert ckpt["trainer_state"]["done"] == ["stage1"] and ckpt["arch"]["latent_dim"] == 48
     assert Path(study.trials[0].user_attrs["checkpoint"]) == out / "checkpoints/optuna/stage1_trial_0/best_model.pt"
     assert sorted(p.name for p in (out / "checkpoints/optuna/stage1_trial_0").glob("*.pt")) == ["best_model.pt"]
-    assert "trial 5 (stage 1) done" in (out / "optuna.log").read_text()
+    assert "trial 5 (stage1) done" in (out / "optuna.log").read_text()
 
     s1 = str(out / "checkpoints/optuna/stage1_trial_1/best_model.pt")
     cmd2 = ["tune", "--stage", "2", "--n-trials", "8", "--out", str(out), "--mode", "single",
@@ -116,7 +117,7 @@ def test_stage1_study_resumes_then_stage2_prunes_then_analysis(tmp_path, capsys)
     assert "PRUNED" in states and "COMPLETE" in states and "FAIL" not in states, states
     done = [t for t in s2.trials if t.state.name == "COMPLETE"]
     assert all(0 <= t.user_attrs["disc"] <= 0.5 and Path(t.user_attrs["checkpoint"]).is_file() for t in done)
-    assert load_checkpoint(done[0].user_attrs["checkpoint"])["trainer_state"]["stage2_done"]
+    assert load_checkpoint(done[0].user_attrs["checkpoint"])["trainer_state"]["done"] == ["stage1", "stage2"]
 
     capsys.readouterr()
     assert main(["tune", "--analyze", "--study-name", "trajsynth_stage1", "--out", str(out)]) == 0
@@ -131,15 +132,15 @@ def test_stage1_study_resumes_then_stage2_prunes_then_analysis(tmp_path, capsys)
 
 
 def test_a_crashing_trial_is_failed_and_the_study_goes_on(tmp_path):
-    class Flaky(Stage1Objective):
-        def train(self, trainer):
-            if trainer.run_dir.name.endswith("_1"):
+    class Flaky(PhaseObjective):
+        def make_trainer(self, run, run_dir):
+            if run_dir.name.endswith("_1"):
                 raise RuntimeError("injected fault")
-            super().train(trainer)
+            return super().make_trainer(run, run_dir)
 
     settings = OptunaConfig(out_dir=str(tmp_path), preset="tiny", overrides={"stage1_iterations": 10}, seed=0)
     manager = StudyManager(settings)
-    study = manager.run_stage1(Flaky(settings, manager.load_data()), 3)
+    study = manager.optimize(Flaky(settings, manager.load_data(), "stage1"), 3)
     assert _states(study) == ["COMPLETE", "FAIL", "COMPLETE"]
 
 
@@ -147,10 +148,11 @@ def test_a_crashing_trial_is_failed_and_the_study_goes_on(tmp_path):
 
 
 @pytest.mark.parametrize("extra, message", [
-    (["--stage", "2"], "--stage 2 needs --stage1-checkpoint"),
+    (["--stage", "2"], "--phase stage2 needs --init CKPT"),
+    (["--phase", "stage3"], "latent_wgan has no phase 'stage3'"),
     (["--storage", "sqlite:////nonexistent-dir/x.db"], "folder /nonexistent-dir does not exist"),
     (["--set", "pool_type=median"], "pool_type must be one of"),
-    (["--space", "SPACE"], "unknown stage-1 parameter 'nonsense'"),
+    (["--space", "SPACE"], "unknown stage1 parameter 'nonsense'"),
 ])
 def test_bad_input_fails_before_any_trial(tmp_path, capsys, extra, message):
     space = tmp_path / "space.yaml"
@@ -239,10 +241,10 @@ def test_both_stages_chain_from_the_best_stage1_trial(tmp_path, capsys):
                  "--seed", "0"]) == 0
     s1 = _load(out, "pipe_stage1")
     best = min(s1.best_trials, key=lambda t: t.values[0])
-    s2 = _load(out, f"pipe_stage2_s1trial{best.number}")
-    assert s2.user_attrs["identity"]["stage1_checkpoint"] == best.user_attrs["checkpoint"]
+    s2 = _load(out, f"pipe_stage2_from_stage1_trial{best.number}")
+    assert s2.user_attrs["identity"]["init_checkpoint"] == best.user_attrs["checkpoint"]
     assert _states(s1) == _states(s2) == ["COMPLETE", "COMPLETE"]
-    assert f"stage 2 starts from stage-1 trial {best.number}" in capsys.readouterr().out
+    assert f"stage2 starts from stage1 trial {best.number}" in capsys.readouterr().out
 
 
 def test_stage2_refuses_a_checkpoint_of_other_data(tmp_path, small_data_dir, capsys):

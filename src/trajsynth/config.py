@@ -9,6 +9,7 @@ back with a clear error on unknown keys or wrong types, and applies the CLI's
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import types
 import typing
 from pathlib import Path
@@ -76,9 +77,41 @@ def from_dict(cls: type[T], data: dict[str, Any], strict: bool = True) -> T:
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
     if unknown and strict:
-        raise ConfigError(f"unknown config key(s) {unknown}; known keys: {sorted(names)}")
+        raise ConfigError(unknown_keys_message(unknown, names))
     values = {k: _coerce(k, v, hints[k]) for k, v in data.items() if k in names}
     return cls(**values)
+
+
+def unknown_keys_message(unknown: list[str], known) -> str:
+    """``unknown config key 'lr_gen' (did you mean 'lr_generator'?)`` — the closest names, not all of them."""
+    parts = []
+    for key in unknown:
+        close = difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+        parts.append(f"{key!r}" + (f" (did you mean {' or '.join(repr(c) for c in close)}?)" if close else ""))
+    return f"unknown config key{'s' if len(unknown) > 1 else ''} " + ", ".join(parts)
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Settings every family's training shares; a family's training config subclasses it."""
+
+    batch_size: int = 64
+    grad_clip: float = 1.0
+    lr_schedule: str = "none"  # none | cosine | step | plateau
+    log_interval: int = 100
+    eval_interval: int = 1000
+    save_interval: int = 5000
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule not in LR_SCHEDULES:
+            raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
+        for name in ("batch_size", "log_interval", "eval_interval", "save_interval"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+LR_SCHEDULES = ("none", "cosine", "step", "plateau")
 
 
 def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
@@ -117,4 +150,6 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
 
 
 def dump_yaml(cfg: Any) -> str:
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False)
+    """A config dataclass, or a dict of them / of plain values, as YAML."""
+    data = cfg if isinstance(cfg, dict) else to_dict(cfg)
+    return yaml.safe_dump(data, sort_keys=False)

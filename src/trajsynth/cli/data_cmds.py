@@ -29,8 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Validate the embedded SapiMouse sample, train the two-stage model on it "
                                    "(preset 'fast'), generate trajectories for the test users' distances and write "
                                    "them as .npz with a real-vs-generated plot into a new run folder.")
-    p.add_argument("--out", default="checkpoints", help="base folder of the run")
-    p.add_argument("--n", type=int, default=500, help="trajectories to generate")
+    p.add_argument("--out", default="checkpoints", help="base folder of the run (default: checkpoints)")
+    p.add_argument("--n", type=int, default=500, help="trajectories to generate (default: 500)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.set_defaults(func=cmd_quickstart)
 
@@ -98,7 +98,9 @@ def cmd_summarize(a: argparse.Namespace) -> int:
 
 
 def cmd_quickstart(a: argparse.Namespace) -> int:
-    from .quickstart import run_quickstart
+    from ..config import parse_overrides
+    from ..quickstart import run_quickstart
+    from ..training.loop import TrainingDiverged
 
     data_dir = embedded_data_dir()
     print(f"Embedded data: SapiMouse sample. Cite: {CITATION}")
@@ -107,7 +109,12 @@ def cmd_quickstart(a: argparse.Namespace) -> int:
     if not report.ok:
         return 1
     print(format_summary(summarize(data_dir)))
-    return run_quickstart(data_dir, a.out, a.n, a.set)
+    try:
+        run_quickstart(data_dir, a.out, a.n, parse_overrides(a.set))
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    return 0
 
 
 def _existing_dir(path: str) -> Path:

@@ -13,12 +13,11 @@ from pathlib import Path
 from ..config import parse_overrides
 from ..data.timeseries import BENCHMARKS
 from ..data.timeseries import ENV_VAR as TIMEGAN_ENV
-from ..models.latent_wgan.config import PRESETS
+from ..models.registry import DEFAULT_FAMILY, family_names
 from ..utils.atomic import write_text
 
 SPLITS = ("train", "val", "test")
 SHARED_TIMEGAN = Path("..") / "shared" / "datasets" / "timegan"
-BENCHMARK_MODELS = ("latent_wgan",)  # model families with an unconditional fixed-length training path
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -61,11 +60,12 @@ def _register_benchmark(sub: argparse._SubParsersAction) -> None:
                                    "scaling, stride-1 windows of length 24), score it, and print our mean ± std "
                                    "next to the published rows of TimeGAN, RTSGAN and Diffusion-TS.")
     p.add_argument("--dataset", required=True, choices=BENCHMARKS)
-    p.add_argument("--model", default="latent_wgan", choices=BENCHMARK_MODELS)
+    p.add_argument("--family", default=DEFAULT_FAMILY, choices=family_names(),
+                   help=f"model family to train on the windows (default: {DEFAULT_FAMILY})")
     p.add_argument("--runs", type=int, default=3, help="independent training runs (seeds seed, seed+1, ...)")
     p.add_argument("--data", help="CSV of stocks / energy, or its folder (default: $TRAJSYNTH_TIMEGAN_DATA, "
                    "else ../shared/datasets/timegan when it exists)")
-    p.add_argument("--preset", default="fast", choices=sorted(PRESETS))
+    p.add_argument("--preset", default="fast", help="the family's preset (default: fast)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--jobs", type=int, default=1, help="train this many runs at once, in separate processes")
@@ -85,7 +85,7 @@ def _out_dir(a: argparse.Namespace, prefix: str) -> Path:
 
 def _sets(a: argparse.Namespace):
     """(real, fake, reference, embed, description) from the command's inputs."""
-    from ..metrics.sources import checkpoint_embed, checkpoint_set, real_set, samples_set
+    from ..evaluation.sources import checkpoint_embed, checkpoint_set, real_set, samples_set
     from ..serving.sampler import TrajectorySampler
 
     want = 1 if a.samples else 2
@@ -105,8 +105,8 @@ def _sets(a: argparse.Namespace):
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
-    from ..metrics.report import write_report
-    from ..metrics.suite import FULL, QUICK, evaluate
+    from ..evaluation.report import write_report
+    from ..evaluation.suite import FULL, QUICK, evaluate
 
     t0 = time.perf_counter()
     real, fake, reference, embed, source = _sets(a)
@@ -116,7 +116,7 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
                    workers=a.workers, log=print)
     meta = {"generated": source, "real": f"{a.inputs[-1]} ({a.split}, {len(real)})",
             "real-vs-real reference": f"{len(reference)} trajectories of another split", "seed": a.seed,
-            "latent space": "the checkpoint's frozen encoder" if embed else "the evaluator's own encoder",
+            "latent space": "the model's own embedding" if embed else "the evaluator's own encoder",
             "budget": "quick (smoke test; not comparable with full reports)" if a.quick else "full"}
     if a.plots:
         _plots(real, fake, out, a.seed)
@@ -147,14 +147,14 @@ def cmd_visualize(a: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(a: argparse.Namespace) -> int:
-    from ..metrics.literature import results_json, results_table, run_benchmark
-    from ..metrics.suite import FULL, QUICK
+    from ..evaluation.literature import results_json, results_table, run_benchmark
+    from ..evaluation.suite import FULL, QUICK
 
     out = _out_dir(a, f"benchmark_{a.dataset}") if a.out else None
     data = a.data
     if data is None and not os.environ.get(TIMEGAN_ENV) and SHARED_TIMEGAN.is_dir():
         data = str(SHARED_TIMEGAN)  # a development checkout with the shared datasets beside it
-    res = run_benchmark(a.dataset, a.model, a.runs, a.preset, parse_overrides(a.set), data, a.seed,
+    res = run_benchmark(a.dataset, a.family, a.runs, a.preset, parse_overrides(a.set), data, a.seed,
                         budget=QUICK if a.quick else FULL, max_windows=500 if a.quick else None, jobs=a.jobs,
                         log=lambda s: print(s, file=sys.stderr))
     table = results_table(res)

@@ -6,6 +6,7 @@ import argparse
 import sys
 
 from . import data_cmds, eval_cmds, model_cmds, tune_cmds
+from .errors import CliError
 
 COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds)
 
@@ -29,14 +30,6 @@ def _version() -> str:
         return version("trajsynth")
     except PackageNotFoundError:
         return "unknown"
-
-
-class CliError(Exception):
-    """An expected failure: printed as one line, exit status 2 (or .code)."""
-
-    def __init__(self, msg: str, code: int = 2):
-        super().__init__(msg)
-        self.code = code
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,4 +1,4 @@
-"""Model commands of the two-stage latent WGAN-GP: train, resume, generate, export, inspect, quick-test."""
+"""Model commands of every family: train, resume, generate, export, inspect, quick-test."""
 
 from __future__ import annotations
 
@@ -7,35 +7,40 @@ import sys
 import time
 from pathlib import Path
 
-from ..config import ConfigError, from_dict, load_yaml, parse_overrides, replace, to_dict
+from ..config import parse_overrides, to_dict
 from ..data.directory import load_split
 from ..data.embedded import embedded_data_dir
-from ..models.latent_wgan.config import ARCH_FIELDS, PRESETS, LatentWGANConfig, get_config
-from ..models.latent_wgan.model import AUTOENCODER_PARTS, LatentWGAN
+from ..data.train_data import load_train_data
+from ..models.checkpoint import build_model, load_checkpoint
+from ..models.registry import DEFAULT_FAMILY, family_names, get_family
 from ..serving.export import describe, write_samples
-from ..serving.sampler import TrajectorySampler, build_model
-from ..training.checkpoint import load_checkpoint
-from ..training.data import load_train_data
+from ..serving.sampler import TrajectorySampler
+from ..training.loop import Trainer, TrainingDiverged
 from ..training.runs import new_run_dir
-from ..training.two_stage import (
-    TrainingDiverged,
-    TwoStageTrainer,
-    load_stage1_checkpoint,
-    stage1_direct_mse,
-    stage2_trainer,
-)
+from ..training.setup import build_run_config, continuing_config, load_continuable, user_values
+
+
+def _family_help() -> str:
+    return "; ".join(f"{n}: presets {', '.join(sorted(get_family(n).presets))}" for n in family_names())
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    for name, func, help_ in (("train", cmd_train, "train both stages (autoencoder, then WGAN-GP)"),
-                              ("train-stage1", cmd_train_stage1, "train the autoencoder only"),
-                              ("train-stage2", cmd_train_stage2, "train the WGAN-GP on a stage-1 checkpoint")):
-        p = sub.add_parser(name, help=help_, description=help_ + ".")
-        _add_train_args(p)
-        if name == "train-stage2":
-            p.add_argument("--stage1-checkpoint", required=True, help="stage1_final.pt of an earlier run")
-        p.set_defaults(func=func)
-    p = sub.add_parser("resume", help="continue a run from any checkpoint (mid stage 1 or stage 2)",
+    p = sub.add_parser("train", help="train a model family (default: latent_wgan) into a new run folder",
+                       description="Train every phase of a family (or up to --until), optionally continuing "
+                                   "from the finished phases of a checkpoint (--init).")
+    _add_train_args(p)
+    p.add_argument("--until", metavar="PHASE", help="stop after this phase (e.g. stage1)")
+    p.add_argument("--init", metavar="CKPT", help="take over the finished phases of this checkpoint and train the "
+                                                   "rest (e.g. stage 2 on a stage1_final.pt)")
+    p.set_defaults(func=cmd_train)
+    p = sub.add_parser("train-stage1", help="latent_wgan: train the autoencoder only (= train --until stage1)")
+    _add_train_args(p, family=False)
+    p.set_defaults(func=cmd_train_stage1)
+    p = sub.add_parser("train-stage2", help="latent_wgan: the WGAN-GP on a stage-1 checkpoint (= train --init CKPT)")
+    _add_train_args(p, family=False)
+    p.add_argument("--stage1-checkpoint", required=True, help="stage1_final.pt of an earlier run")
+    p.set_defaults(func=cmd_train_stage2)
+    p = sub.add_parser("resume", help="continue a run from any checkpoint (any phase)",
                        description="Continue training from a checkpoint with its optimiser, scheduler and RNG "
                                    "state; writes into a new run folder.")
     p.add_argument("checkpoint")
@@ -49,43 +54,40 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("inspect-checkpoint", help="print what a checkpoint holds")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_inspect_checkpoint)
-    p = sub.add_parser("quick-test", help="smoke test: both stages briefly on the embedded data, generate, summary")
+    p = sub.add_parser("quick-test", help="smoke test: train briefly on the embedded data, generate, summary")
+    p.add_argument("--family", default=DEFAULT_FAMILY, choices=family_names())
     p.add_argument("--out", default=None, help="base folder for the run (default: a temporary folder)")
-    p.add_argument("--iterations", type=int, default=300, help="iterations of each stage")
+    p.add_argument("--iterations", type=int, default=300, help="iterations of each phase (default: 300)")
     p.set_defaults(func=cmd_quick_test)
 
 
-def _add_config_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--preset", default="default", choices=sorted(PRESETS), help="starting configuration")
+def _add_config_args(p: argparse.ArgumentParser, family: bool = True) -> None:
+    if family:
+        p.add_argument("--family", default=DEFAULT_FAMILY, choices=family_names(),
+                       help=f"model family (default: {DEFAULT_FAMILY})")
+    p.add_argument("--preset", default=None, help=f"starting configuration (default: default). {_family_help()}")
     p.add_argument("--config", help="YAML file of config keys (applied after the preset)")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key (repeatable), e.g. --set stage1_iterations=500")
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="checkpoints", help="base folder; each run gets a new run_YYYYMMDD_HHMMSS")
+    p.add_argument("--out", default="checkpoints", help="base folder; each run gets a new run_YYYYMMDD_HHMMSS "
+                                                        "(default: checkpoints)")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
-def _add_train_args(p: argparse.ArgumentParser) -> None:
+def _add_train_args(p: argparse.ArgumentParser, family: bool = True) -> None:
     p.add_argument("data_dir", nargs="?", help="processed data directory (default: the embedded SapiMouse sample)")
-    _add_config_args(p)
+    _add_config_args(p, family)
     _add_run_args(p)
     p.add_argument("--quality-filter-z", type=float, default=0.0,
                    help="drop training sequences whose summary statistics lie beyond this z-score (0: off)")
 
 
-def build_config(a: argparse.Namespace, max_seq_len: int | None = None) -> LatentWGANConfig:
-    """Preset → YAML file → --set overrides; max_seq_len follows the data unless set."""
-    cfg = get_config(a.preset)
-    file_values = load_yaml(a.config) if getattr(a, "config", None) else {}
-    overrides = {**file_values, **parse_overrides(a.set)}
-    if max_seq_len is not None:
-        if "max_seq_len" in overrides and overrides["max_seq_len"] != max_seq_len:
-            raise ConfigError(f"max_seq_len={overrides['max_seq_len']} does not match the data ({max_seq_len})")
-        overrides["max_seq_len"] = max_seq_len
-    return replace(cfg, overrides)
+def _values(a: argparse.Namespace) -> dict:
+    return user_values(a.config, parse_overrides(a.set))
 
 
 def _data_dir(a: argparse.Namespace) -> Path:
@@ -95,71 +97,42 @@ def _data_dir(a: argparse.Namespace) -> Path:
     return embedded_data_dir()
 
 
-def _trainer(a, cfg, data) -> TwoStageTrainer:
-    run = new_run_dir(a.out)
-    print(f"run folder: {run}")
-    return TwoStageTrainer(cfg, data, run, tensorboard=not a.no_tensorboard, progress=not a.quiet)
+def _run_kw(a: argparse.Namespace) -> dict:
+    return dict(tensorboard=not a.no_tensorboard, progress=not a.quiet)
 
 
-def _run(func) -> int:
-    """Run a training call; a diverged loss is a clean message and exit status 1."""
+def _train(a: argparse.Namespace, family: str, init: str | None, until: str | None) -> int:
+    data = load_train_data(_data_dir(a), a.quality_filter_z)
+    if init:
+        ckpt = load_continuable(init, family)
+        run_cfg = continuing_config(ckpt, init, a.preset, _values(a), data.train.max_len)
+        run = new_run_dir(a.out)
+        print(f"run folder: {run} (continuing from {init})")
+        tr = Trainer.continue_from(ckpt, run_cfg, data, run, **_run_kw(a))
+    else:
+        run_cfg = build_run_config(family, a.preset, _values(a), data.train.max_len)
+        run = new_run_dir(a.out)
+        print(f"run folder: {run}")
+        tr = Trainer(run_cfg, data, run, **_run_kw(a))
     try:
-        func()
+        path = tr.train(until)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
+    print(f"done: {path}")
     return 0
 
 
 def cmd_train(a: argparse.Namespace) -> int:
-    d = _data_dir(a)
-    data = load_train_data(d, a.quality_filter_z)
-    tr = _trainer(a, build_config(a, data.train.max_len), data)
-    rc = _run(tr.train)
-    if rc == 0:
-        print(f"done: {tr.run_dir / 'final.pt'}")
-    return rc
+    return _train(a, a.family, a.init, a.until)
 
 
 def cmd_train_stage1(a: argparse.Namespace) -> int:
-    data = load_train_data(_data_dir(a), a.quality_filter_z)
-    tr = _trainer(a, build_config(a, data.train.max_len), data)
-    rc = _run(tr.train_stage1)
-    if rc == 0:
-        mse = stage1_direct_mse(tr.model, data.val or data.train)
-        print(f"done: {tr.run_dir / 'stage1_final.pt'} (validation direct MSE {mse:.5f})")
-    return rc
+    return _train(a, "latent_wgan", None, "stage1")
 
 
 def cmd_train_stage2(a: argparse.Namespace) -> int:
-    ckpt = load_stage1_checkpoint(a.stage1_checkpoint)
-    data = load_train_data(_data_dir(a), a.quality_filter_z)
-    stored = from_dict(LatentWGANConfig, ckpt["config"])
-    requested = build_config(a, data.train.max_len)
-    mismatch = {k: (getattr(stored, k), getattr(requested, k)) for k in ARCH_FIELDS
-                if getattr(stored, k) != getattr(requested, k) and _explicit(a, k)}
-    if mismatch:
-        detail = ", ".join(f"{k} is {v[0]} in the checkpoint but {v[1]} was asked" for k, v in mismatch.items())
-        raise ConfigError(f"config/checkpoint mismatch for {a.stage1_checkpoint}: {detail}")
-    cfg = replace(requested, {k: getattr(stored, k) for k in ARCH_FIELDS})
-    run = new_run_dir(a.out)
-    print(f"run folder: {run}")
-    tr = stage2_trainer(ckpt, cfg, data, run, tensorboard=not a.no_tensorboard, progress=not a.quiet)
-
-    def stage2():
-        tr.train_stage2()
-        tr.save("final.pt")
-
-    rc = _run(stage2)
-    if rc == 0:
-        print(f"done: {tr.run_dir / 'final.pt'}")
-    return rc
-
-
-def _explicit(a: argparse.Namespace, key: str) -> bool:
-    """Was ``key`` set by the user (preset, file or --set), not just defaulted?"""
-    sources = [parse_overrides(a.set), load_yaml(a.config) if a.config else {}, PRESETS.get(a.preset, {})]
-    return key != "max_seq_len" and any(key in s for s in sources)
+    return _train(a, "latent_wgan", a.stage1_checkpoint, None)
 
 
 def cmd_resume(a: argparse.Namespace) -> int:
@@ -170,20 +143,22 @@ def cmd_resume(a: argparse.Namespace) -> int:
     data = load_train_data(d)
     run = new_run_dir(a.out)
     print(f"run folder: {run} (resuming {a.checkpoint})")
-    tr = TwoStageTrainer.from_checkpoint(a.checkpoint, data, run, tensorboard=not a.no_tensorboard,
-                                         progress=not a.quiet)
-    rc = _run(tr.train)
-    if rc == 0:
-        print(f"done: {tr.run_dir / 'final.pt'}")
-    return rc
+    tr = Trainer.from_checkpoint(a.checkpoint, data, run, **_run_kw(a))
+    try:
+        path = tr.train()
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    print(f"done: {path}")
+    return 0
 
 
 def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("generate", help="generate trajectories and print a summary (optionally save them)")
     p.add_argument("checkpoint")
-    p.add_argument("--n", type=int, default=10)
+    p.add_argument("--n", type=int, default=10, help="how many (default: 10)")
     p.add_argument("--distance", type=float, default=None, help="start-to-end distance in px (default: as in training)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument("--out", help="also write the samples to this .npz (export format)")
     p.set_defaults(func=cmd_generate)
     p = sub.add_parser("export-samples", help="generate N trajectories into an .npz for evaluation")
@@ -193,7 +168,7 @@ def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distance", type=float, default=None, help="one distance in px for all samples")
     p.add_argument("--conditions-from", help="take the conditions of this data directory's split, in order")
     p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.set_defaults(func=cmd_export)
 
 
@@ -224,15 +199,18 @@ def cmd_export(a: argparse.Namespace) -> int:
     return 0
 
 
+def _parameter_table(model) -> list[str]:
+    rows = [(name, sum(p.numel() for p in child.parameters())) for name, child in model.named_children()]
+    rows.append(("total", sum(p.numel() for p in model.parameters())))
+    return [f"  {name:15s} {n:>10,d}" for name, n in rows]
+
+
 def cmd_inspect_model(a: argparse.Namespace) -> int:
-    cfg = build_config(a)
-    model = LatentWGAN(cfg)
+    run = build_run_config(a.family, a.preset, _values(a))
+    model = get_family(a.family).model_cls(run.arch)
     print(model)
-    print(f"\nParameters (preset {a.preset}):")
-    parts = (*AUTOENCODER_PARTS, "generator", "critic")
-    for name in parts:
-        print(f"  {name:15s} {sum(p.numel() for p in getattr(model, name).parameters()):>10,d}")
-    print(f"  {'total':15s} {sum(p.numel() for p in model.parameters()):>10,d}")
+    print(f"\nParameters ({a.family}, preset {a.preset or 'default'}):")
+    print("\n".join(_parameter_table(model)))
     return 0
 
 
@@ -241,14 +219,14 @@ def cmd_inspect_checkpoint(a: argparse.Namespace) -> int:
     model = build_model(ckpt, a.checkpoint)
     st = ckpt.get("trainer_state", {})
     print(f"checkpoint {a.checkpoint}")
-    print(f"  family {ckpt.get('model_family')}, arch_version {ckpt.get('arch_version')}, "
-          f"format version {ckpt.get('version')}")
-    print(f"  stage {st.get('stage')}, iteration {st.get('iteration')}, stage1_done {st.get('stage1_done')} "
-          f"(converged at {st.get('stage1_converged_at')}), stage2_done {st.get('stage2_done')}")
+    print(f"  family {ckpt['family']} (version {ckpt.get('family_version')}), format version {ckpt.get('version')}")
+    print(f"  phases done: {', '.join(st.get('done', [])) or 'none'}; complete {st.get('complete', False)}; "
+          f"phase {st.get('phase')}, iteration {st.get('iteration')}; converged at {st.get('converged_at', {})}")
     print(f"  parameters {sum(p.numel() for p in model.parameters()):,d}; data {ckpt['data'].get('data_dir')}")
-    print("  config:")
-    for k, v in to_dict(model.cfg).items():
-        print(f"    {k}: {v}")
+    for section in ("arch", "train"):
+        print(f"  {section}:")
+        for k, v in ckpt.get(section, {}).items():
+            print(f"    {k}: {v}")
     return 0
 
 
@@ -256,18 +234,24 @@ def cmd_quick_test(a: argparse.Namespace) -> int:
     import tempfile
 
     base = Path(a.out) if a.out else Path(tempfile.mkdtemp(prefix="trajsynth-quick-"))
-    d = embedded_data_dir()
-    data = load_train_data(d)
-    n = a.iterations
-    cfg = get_config("fast", max_seq_len=data.train.max_len, stage1_iterations=n, stage2_iterations=n,
-                     stage1_threshold=0.0, log_interval=max(1, n // 3), eval_interval=n, save_interval=n)
+    data = load_train_data(embedded_data_dir())
+    fam, n = get_family(a.family), a.iterations
+    values = {k: n for k in _train_fields(fam) if k.endswith("_iterations") and k != "stage1_min_iterations"}
+    values.update(log_interval=max(1, n // 3), eval_interval=n, save_interval=n)
+    preset = "fast" if "fast" in fam.presets else None
+    run_cfg = build_run_config(a.family, preset, values, data.train.max_len)
     t0 = time.perf_counter()
-    tr = TwoStageTrainer(cfg, data, new_run_dir(base), tensorboard=False, progress=False)
-    rc = _run(tr.train)
-    if rc:
-        return rc
-    sampler = TrajectorySampler.from_checkpoint(tr.run_dir / "final.pt")
-    g = sampler.generate(200, seed=0)
+    tr = Trainer(run_cfg, data, new_run_dir(base), tensorboard=False, progress=False)
+    try:
+        final = tr.train()
+    except TrainingDiverged as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 1
+    g = TrajectorySampler.from_checkpoint(final).generate(200, seed=0)
     print(f"quick test passed in {time.perf_counter() - t0:.0f} s: {describe(g)}")
     print(f"run folder: {tr.run_dir}")
     return 0
+
+
+def _train_fields(fam) -> set[str]:
+    return set(to_dict(fam.train_cls()))

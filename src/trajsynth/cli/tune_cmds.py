@@ -1,4 +1,4 @@
-"""``trajsynth tune``: hyperparameter search of the two-stage model with Optuna, and its analysis."""
+"""``trajsynth tune``: hyperparameter search of a family's phases with Optuna, and its analysis."""
 
 from __future__ import annotations
 
@@ -7,12 +7,14 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, parse_overrides
-from ..models.latent_wgan.config import PRESETS
+from ..models.registry import DEFAULT_FAMILY, family_names, get_family
+from .errors import CliError
 
 DESCRIPTION = """\
-Search hyperparameters of stage 1 (autoencoder), stage 2 (WGAN-GP on a frozen stage-1 model) or both.
+Search hyperparameters of one phase of a model family (latent_wgan: stage1 = autoencoder, stage2 =
+WGAN-GP on a frozen stage-1 model), or of every phase in turn (--phase all).
 Every trial trains briefly and is scored on the validation split; its best weights go to
-OUT/checkpoints/optuna/stage{1,2}_trial_{n}/best_model.pt, the log to OUT/optuna.log, the study to
+OUT/checkpoints/optuna/<phase>_trial_{n}/best_model.pt, the log to OUT/optuna.log, the study to
 the storage (default: SQLite file OUT/optuna.db). Re-running the same command resumes the study
 with N more trials. Several workers (processes or machines) share a study by passing the same
 --storage and --study-name.
@@ -25,10 +27,12 @@ constraint; a stage-2 trial still below --collapse-coverage after half its itera
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tune", help="hyperparameter search with Optuna (stage 1, 2 or both), or --analyze a study",
+    p = sub.add_parser("tune", help="hyperparameter search with Optuna (one phase or all), or --analyze a study",
                        description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
     add = p.add_argument
-    add("--stage", choices=["1", "2", "both"], default="1")
+    add("--family", default=DEFAULT_FAMILY, choices=family_names(), help=f"model family (default: {DEFAULT_FAMILY})")
+    add("--phase", metavar="PHASE", help="phase to search, or 'all' (default: the family's first phase)")
+    add("--stage", choices=["1", "2", "both"], help="the first, second or all phases (latent_wgan: stage1, stage2)")
     add("--n-trials", type=int, metavar="N", help="trials to run in this call (per worker)")
     add("--timeout", type=float, metavar="S", help="stop starting trials after this many seconds")
     add("--data-dir", metavar="DIR", help="processed data directory (default: the embedded SapiMouse sample)")
@@ -36,10 +40,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                        "analysis/")
     add("--storage", metavar="URL", help="study storage: sqlite:///FILE, postgresql://…, or a journal file "
                                          "(journal:PATH or PATH.log); default sqlite:///OUT/optuna.db")
-    add("--study-name", metavar="NAME", help="default trajsynth_stage1 / trajsynth_stage2; with --stage both a prefix")
-    add("--stage1-checkpoint", metavar="CKPT", help="finished stage-1 model for --stage 2 (e.g. a stage-1 trial's "
-                                                    "best_model.pt)")
-    add("--preset", default="default", choices=sorted(PRESETS), help="model preset every trial starts from")
+    add("--study-name", metavar="NAME", help="default trajsynth_<phase>; with --phase all a prefix")
+    add("--init", "--stage1-checkpoint", dest="init", metavar="CKPT",
+        help="checkpoint whose earlier phases are done, for a later phase (e.g. a stage-1 trial's best_model.pt)")
+    add("--preset", default="default", help="model preset every trial starts from (default: default)")
     add("--set", action="append", default=[], metavar="KEY=VALUE",
         help="fix a config key for every trial (repeatable), e.g. --set stage1_iterations=30")
     add("--space", metavar="FILE", help="YAML file replacing or removing search-space entries (see README)")
@@ -66,7 +70,6 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _require_optuna() -> None:
-    from .main import CliError
 
     try:
         import optuna  # noqa: F401
@@ -75,7 +78,6 @@ def _require_optuna() -> None:
 
 
 def cmd_tune(a: argparse.Namespace) -> int:
-    from .main import CliError
 
     _require_optuna()
     if a.analyze:
@@ -84,12 +86,25 @@ def cmd_tune(a: argparse.Namespace) -> int:
         raise CliError("give --n-trials N (or --timeout S)")
     if a.n_trials is not None and a.n_trials < 1:
         raise CliError("--n-trials must be >= 1")
-    if a.stage == "2" and not a.stage1_checkpoint:
-        raise CliError("--stage 2 needs --stage1-checkpoint (a finished stage-1 model, e.g. "
+    phase = _phase(a)
+    if phase not in ("all", get_family(a.family).phase_names[0]) and not a.init:
+        raise CliError(f"--phase {phase} needs --init CKPT (a checkpoint whose earlier phases are done, e.g. "
                        "OUT/checkpoints/optuna/stage1_trial_0/best_model.pt)")
-    if a.stage1_checkpoint and not Path(a.stage1_checkpoint).is_file():
-        raise CliError(f"--stage1-checkpoint {a.stage1_checkpoint} does not exist")
-    return _search(a)
+    if a.init and not Path(a.init).is_file():
+        raise CliError(f"--init {a.init} does not exist")
+    return _search(a, phase)
+
+
+def _phase(a: argparse.Namespace) -> str:
+    names = get_family(a.family).phase_names
+    if a.stage:  # --stage N: the N-th phase (latent_wgan's stage1 / stage2), both: all
+        if a.phase or (a.stage != "both" and int(a.stage) > len(names)):
+            raise CliError(f"give --phase or --stage, not both; {a.family} has the phases {', '.join(names)}")
+        return "all" if a.stage == "both" else names[int(a.stage) - 1]
+    phase = a.phase or names[0]
+    if phase != "all" and phase not in names:
+        raise CliError(f"{a.family} has no phase {phase!r}; choose from {', '.join(names)} or all")
+    return phase
 
 
 def _settings(a: argparse.Namespace):
@@ -97,29 +112,27 @@ def _settings(a: argparse.Namespace):
     from ..tuning.space import load_space
 
     settings = OptunaConfig(
-        data_dir=a.data_dir, out_dir=a.out, storage=a.storage, study_name=a.study_name, preset=a.preset,
+        family=a.family, data_dir=a.data_dir, out_dir=a.out, storage=a.storage, study_name=a.study_name, preset=a.preset,
         overrides=parse_overrides(a.set), space_file=a.space, mode=a.mode, seed=a.seed,
         min_coverage=a.min_coverage, collapse_coverage=a.collapse_coverage, eval_samples=a.eval_samples,
         disc_iterations=a.disc_iterations,
         enqueue_baselines=not a.no_baselines, tensorboard=a.tensorboard, heartbeat=a.heartbeat)
-    for stage in (1, 2):  # a bad space file fails here, before storage or data are touched
-        load_space(stage, a.space)
+    for phase in get_family(a.family).phase_names:  # a bad space file fails here, before storage or data are touched
+        load_space(a.family, phase, a.space)
     return settings
 
 
-def _search(a: argparse.Namespace) -> int:
-    from ..tuning import Stage1Objective, Stage2Objective, StudyManager
+def _search(a: argparse.Namespace, phase: str) -> int:
+    from ..tuning import PhaseObjective, StudyManager
 
     settings = _settings(a)
     manager = StudyManager(settings)
     data = manager.load_data()
     progress = dict(timeout=a.timeout, progress=sys.stderr.isatty())  # a bar on a terminal, not in logs
-    if a.stage == "1":
-        studies = [manager.run_stage1(Stage1Objective(settings, data), a.n_trials, **progress)]
-    elif a.stage == "2":
-        studies = [manager.run_stage2(Stage2Objective(settings, data, a.stage1_checkpoint), a.n_trials, **progress)]
+    if phase == "all":
+        studies = manager.run_all(data, a.n_trials, a.init, **progress)
     else:
-        studies = list(manager.run_both(data, a.n_trials, **progress))
+        studies = [manager.optimize(PhaseObjective(settings, data, phase, a.init), a.n_trials, **progress)]
     for study in studies:
         _report(study, settings)
     return 0
@@ -143,7 +156,6 @@ def _analyze(a: argparse.Namespace) -> int:
 
     from ..tuning.analysis import analyze
     from ..tuning.storage import default_url, open_storage
-    from .main import CliError
 
     if not a.study_name:
         raise CliError("--analyze needs --study-name NAME")

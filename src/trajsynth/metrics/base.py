@@ -1,7 +1,7 @@
 """What every metric declares: its name, direction, ideal value and quality bands.
 
 A metric function returns plain numbers; this module says how to read them. The
-report (``metrics.report``) looks each key up here to print its band, so a key
+report (``evaluation.report``) looks each key up here to print its band, so a key
 that is not registered is reported without one rather than guessed.
 """
 

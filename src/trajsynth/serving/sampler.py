@@ -8,11 +8,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..config import from_dict
+from torch import nn
+
 from ..data.features import NormalizationParams, condition_to_distance, distance_to_condition, features_to_paths
-from ..models.latent_wgan.config import LatentWGANConfig
-from ..models.latent_wgan.model import LatentWGAN
-from ..training.checkpoint import CheckpointError, load_checkpoint
+from ..models.checkpoint import CheckpointError, build_model, is_complete, load_checkpoint
 
 
 @dataclass
@@ -26,33 +25,24 @@ class Generated:
     paths: list[np.ndarray]  # n arrays (L_i, 3): t_ms, x_px, y_px from (0, 0, 0)
 
 
-def build_model(ckpt: dict, path: str | Path = "<checkpoint>") -> LatentWGAN:
-    """Rebuild the model from the config stored in the checkpoint and load its weights."""
-    if ckpt.get("model_family") != "latent_wgan":
-        raise CheckpointError(f"{path}: model family {ckpt.get('model_family')!r} is not supported here")
-    cfg = from_dict(LatentWGANConfig, ckpt["config"])
-    model = LatentWGAN(cfg)
-    try:
-        model.load_state_dict(ckpt["model_state"])
-    except RuntimeError as e:
-        raise CheckpointError(f"{path}: weights do not match the stored config ({str(e)[:300]})") from None
-    return model.eval()
-
-
 class TrajectorySampler:
-    def __init__(self, model: LatentWGAN, params: NormalizationParams, condition_quantiles, batch: int = 4096):
-        self.model, self.params, self.batch = model.eval(), params, batch
+    """Any family's model with the data scaling it was trained on: generation in pixels."""
+
+    def __init__(self, model: nn.Module, params: NormalizationParams, condition_quantiles, batch: int = 4096,
+                 family: str = "?"):
+        self.model, self.params, self.batch, self.family = model.eval(), params, batch, family
         self.condition_quantiles = np.asarray(condition_quantiles, np.float64)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path) -> TrajectorySampler:
         ckpt = load_checkpoint(path)
-        if not ckpt.get("trainer_state", {}).get("stage2_done", False):
-            raise CheckpointError(f"{path} is not a finished model (stage 2 has not completed); "
-                                  "use stage2_final.pt or final.pt, or resume training")
+        if not is_complete(ckpt):
+            done = ", ".join(ckpt.get("trainer_state", {}).get("done", [])) or "none"
+            raise CheckpointError(f"{path} is not a finished model (phases done: {done}); use the run's final.pt, "
+                                  "or resume training")
         data = ckpt["data"]
         return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
-                   data["condition_quantiles"])
+                   data["condition_quantiles"], family=ckpt["family"])
 
     @property
     def distance_range(self) -> tuple[float, float]:
@@ -79,7 +69,7 @@ class TrajectorySampler:
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         xs, ls = [], []
         for s in range(0, n, self.batch):
-            c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)
+            c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)  # (b, condition_dim)
             x, L = self.model.generate(len(c), c, rng=gen)
             xs.append(x.numpy()), ls.append(L.numpy())
         X, L = np.concatenate(xs).astype(np.float32), np.concatenate(ls).astype(np.int64)

@@ -27,10 +27,12 @@ def new_run_dir(base: str | Path, prefix: str = "run") -> Path:
 class MetricsLog:
     """Append-only ``metrics.jsonl``: one JSON object per line, flushed at once."""
 
-    def __init__(self, path: str | Path):
-        self.path = Path(path)
+    def __init__(self, path: str | Path, enabled: bool = True):
+        self.path, self.enabled = Path(path), enabled
 
     def write(self, record: dict[str, Any]) -> None:
+        if not self.enabled:  # other ranks under torchrun: rank 0 writes
+            return
         record = {"time": round(time.time(), 3), **record}
         with self.path.open("a") as f:
             f.write(json.dumps(record) + "\n")

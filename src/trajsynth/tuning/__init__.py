@@ -1,7 +1,7 @@
-"""Hyperparameter search of the two-stage model with Optuna (optional dependency: ``trajsynth[tune]``)."""
+"""Hyperparameter search of any family's phases with Optuna (optional dependency: ``trajsynth[tune]``)."""
 
 from .config import OptunaConfig
-from .objectives import Stage1Objective, Stage2Objective
+from .objectives import PhaseObjective
 from .study import StudyManager
 
-__all__ = ["OptunaConfig", "StudyManager", "Stage1Objective", "Stage2Objective"]
+__all__ = ["OptunaConfig", "StudyManager", "PhaseObjective"]

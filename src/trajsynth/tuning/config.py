@@ -1,4 +1,4 @@
-"""Settings of a hyperparameter search (not of the model: those are ``LatentWGANConfig`` keys)."""
+"""Settings of a hyperparameter search (not of the model: those are the family's config keys)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
-from ..models.latent_wgan.config import PRESETS
+from ..models.registry import DEFAULT_FAMILY, get_family
 from .storage import HEARTBEAT_S, default_url
 
 MODES = ("pareto", "single")
@@ -25,10 +25,11 @@ class OptunaConfig:
     still below ``collapse_coverage`` after ``guard_from`` of its iterations.
     """
 
+    family: str = DEFAULT_FAMILY
     data_dir: str | None = None  # None: the embedded SapiMouse sample
     out_dir: str = "tuning"
     storage: str | None = None  # None: sqlite:///<out_dir>/optuna.db
-    study_name: str | None = None  # None: trajsynth_stage1 / trajsynth_stage2
+    study_name: str | None = None  # None: trajsynth_<phase> (other families: trajsynth_<family>_<phase>)
     preset: str = "default"
     overrides: dict[str, Any] = field(default_factory=dict)  # config keys fixed for every trial (--set)
     space_file: str | None = None
@@ -48,8 +49,9 @@ class OptunaConfig:
     def __post_init__(self) -> None:
         if self.mode not in MODES:
             raise ConfigError(f"mode must be one of {MODES}, got {self.mode!r}")
-        if self.preset not in PRESETS:
-            raise ConfigError(f"unknown preset {self.preset!r}; choose from {sorted(PRESETS)}")
+        presets = get_family(self.family).presets
+        if self.preset not in presets:
+            raise ConfigError(f"unknown preset {self.preset!r} for family {self.family}; choose from {sorted(presets)}")
         for name in ("min_coverage", "collapse_coverage", "guard_from"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
@@ -65,8 +67,9 @@ class OptunaConfig:
     def checkpoint_root(self) -> Path:
         return Path(self.out_dir) / "checkpoints" / "optuna"
 
-    def name_for(self, stage: int, both: bool = False) -> str:
-        """Study name of ``stage``; with ``both`` the given name is a prefix (NAME_stage1, NAME_stage2)."""
-        if self.study_name and not both:
+    def name_for(self, phase: str, chained: bool = False) -> str:
+        """Study name of ``phase``; when phases are chained the given name is a prefix (NAME_stage1, ...)."""
+        if self.study_name and not chained:
             return self.study_name
-        return f"{self.study_name or 'trajsynth'}_stage{stage}"
+        default = "trajsynth" if self.family == DEFAULT_FAMILY else f"trajsynth_{self.family}"
+        return f"{self.study_name or default}_{phase}"

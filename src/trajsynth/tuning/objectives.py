@@ -1,11 +1,13 @@
-"""Optuna objectives of the two stages: one trial = one short training run, scored on validation data.
+"""The Optuna objective: one trial = one short training run of one phase of a family, scored on validation data.
 
-Each trial trains in its own folder ``<out>/checkpoints/optuna/stage{1,2}_trial_{n}/`` (config.yaml,
+Each trial trains in its own folder ``<out>/checkpoints/optuna/<phase>_trial_{n}/`` (config.yaml,
 metrics.jsonl, trial.json and ``best_model.pt``). The trainer's evaluation hook keeps the weights of
-the best evaluation so far (stage 1: validation reconstruction through the summary; stage 2:
-summary MMD), reports that value to Optuna in ``single`` mode (where the pruner may stop the
-trial), and stops a stage-2 trial whose generator has collapsed. ``best_model.pt`` holds the best
-weights with the trainer state of the trial's end.
+the best evaluation so far (the phase's ``tracked`` value, e.g. stage 1's validation
+reconstruction, stage 2's summary MMD), reports that value to Optuna in ``single`` mode (where the
+pruner may stop the trial), and stops a trial whose generator has collapsed (validation coverage).
+``best_model.pt`` holds the best weights with the trainer state of the trial's end. A phase after
+the first starts from the finished phases of a checkpoint (``init``), whose frozen parts' caches
+are shared between trials.
 """
 
 from __future__ import annotations
@@ -15,38 +17,36 @@ import logging
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from ..config import replace
-from ..models.latent_wgan.config import ARCH_FIELDS, LatentWGANConfig, get_config
-from ..training.two_stage import TrainData, TwoStageTrainer, load_stage1_checkpoint, stage2_trainer
+from ..data.train_data import TrainData
+from ..models.checkpoint import CheckpointError, phases_done
+from ..models.registry import RunConfig, get_family
+from ..training.loop import Trainer
+from ..training.setup import build_run_config, continuing_config, load_continuable
 from ..utils.atomic import write_json
 from .config import OptunaConfig
-from .scores import stage1_scores, stage2_disc
 from .space import ParamSpec, decode, load_space
 from .storage import redact
 
 log = logging.getLogger("trajsynth.tuning")
-TRACKED = {1: "val_recon", 2: "val_mmd_summary"}  # lower is better
 
 
 class BestTracker:
     """Evaluation hook of one trial: keep the best weights, report, prune."""
 
-    def __init__(self, trial, stage: int, total: int, settings: OptunaConfig):
-        self.trial, self.stage, self.total, self.settings = trial, stage, total, settings
+    def __init__(self, trial, phase: str, tracked: str, total: int, settings: OptunaConfig):
+        self.trial, self.phase, self.tracked, self.total, self.settings = trial, phase, tracked, total, settings
         self.best: float = float("inf")
         self.best_ev: dict = {}
         self.state: dict | None = None
         self.model = None
         self._reported: set[int] = set()
 
-    def __call__(self, stage: int, it: int, ev: dict) -> None:
+    def __call__(self, phase: str, it: int, ev: dict) -> None:
         import optuna
 
-        if stage != self.stage:
+        if phase != self.phase:
             return
-        value = ev[TRACKED[stage]]
+        value = ev[self.tracked]
         if value < self.best:
             self.best, self.best_ev = value, dict(ev, iteration=it)
             self.state = copy.deepcopy(self.model.state_dict())
@@ -54,11 +54,11 @@ class BestTracker:
             self._reported.add(it)
             self.trial.report(value, it)
             if self.trial.should_prune():
-                self.trial.set_user_attr("pruned_reason", f"pruner at iteration {it} ({TRACKED[stage]} {value:.5g})")
+                self.trial.set_user_attr("pruned_reason", f"pruner at iteration {it} ({self.tracked} {value:.5g})")
                 raise optuna.TrialPruned()
         s = self.settings
         collapsed = ev.get("val_coverage", 1.0) < s.collapse_coverage
-        if stage == 2 and it >= s.guard_from * self.total and collapsed:
+        if "val_coverage" in ev and it >= s.guard_from * self.total and collapsed:
             self.trial.set_user_attr("pruned_reason", f"collapse guard at iteration {it} (coverage "
                                      f"{ev['val_coverage']:.3f} < {s.collapse_coverage})")
             self.trial.set_constraint("coverage", s.min_coverage - ev["val_coverage"])
@@ -69,141 +69,113 @@ class BestTracker:
             self.model.load_state_dict(self.state)
 
 
-def preset_config(settings: OptunaConfig, data: TrainData) -> LatentWGANConfig:
-    """The preset with the data's sequence length and the overrides fixed for every trial."""
-    return replace(get_config(settings.preset, max_seq_len=data.train.max_len), settings.overrides)
+class PhaseObjective:
+    """Trials of one phase of a family: train the phase with suggested settings, score it."""
 
+    def __init__(self, settings: OptunaConfig, data: TrainData, phase: str, init: str | Path | None = None):
+        fam = get_family(settings.family)
+        if phase not in fam.phase_names:
+            raise ValueError(f"{fam.name} has no phase {phase!r}; its phases: {', '.join(fam.phase_names)}")
+        self.settings, self.data, self.phase, self.family = settings, data, phase, fam
+        self.index = fam.phase_names.index(phase)
+        self.checkpoint, self.checkpoint_path = None, None
+        if self.index > 0:
+            self._load_init(init)
+        self.base = self._base_config()
+        fixed = set(settings.overrides)  # --set fixes a parameter for every trial
+        self.space: dict[str, ParamSpec] = {k: v for k, v in load_space(fam.name, phase, settings.space_file).items()
+                                            if k not in fixed}
+        self.objectives = fam.training_cls.objectives.get(phase, ())
+        self._shared: Any = None  # cache of the frozen parts, computed by the first trial
 
-class TrialObjective:
-    """One trial = one training run of a stage; subclasses say which stage, how to train and score."""
+    def _load_init(self, init) -> None:
+        earlier = self.family.phase_names[: self.index]
+        if init is None:
+            raise ValueError(f"phase {self.phase} needs a checkpoint in which {', '.join(earlier)} is done (--init)")
+        ckpt = load_continuable(init, self.family.name)
+        missing = [p for p in earlier if p not in phases_done(ckpt)]
+        if missing:
+            raise CheckpointError(f"{init}: phase(s) {missing} are not finished there")
+        if ckpt.get("data", {}).get("normalization") != self.data.normalization:
+            raise ValueError(f"{init} was trained on data scaled otherwise ({ckpt.get('data', {}).get('data_dir')}) "
+                             f"than {self.data.data_dir}; pass that directory as --data-dir")
+        self.checkpoint, self.checkpoint_path = ckpt, str(Path(init).resolve())
 
-    stage: int
+    def _base_config(self) -> RunConfig:
+        s, L = self.settings, self.data.train.max_len
+        if self.checkpoint is None:
+            return build_run_config(s.family, s.preset, s.overrides, L)
+        return continuing_config(self.checkpoint, self.checkpoint_path, s.preset, s.overrides, L)
 
-    def __init__(self, settings: OptunaConfig, data: TrainData, base: LatentWGANConfig | None = None):
-        self.settings, self.data = settings, data
-        self.base = base or preset_config(settings, data)
-        fixed = set(settings.overrides)
-        self.space: dict[str, ParamSpec] = {k: v for k, v in load_space(self.stage, settings.space_file).items()
-                                            if k not in fixed}  # --set fixes a parameter for every trial
+    @property
+    def total(self) -> int:
+        return self._phase_total(self.base)
 
-    def trial_config(self, params: dict[str, Any]) -> LatentWGANConfig:
-        cfg = replace(self.base, decode(params))
-        # Trials keep only best_model.pt: no periodic checkpoints.
-        return replace(cfg, {"save_interval": max(cfg.stage1_iterations, cfg.stage2_iterations) + 1})
+    def _phase_total(self, run: RunConfig) -> int:
+        return run.get(f"{self.phase}_iterations") if hasattr(run.train, f"{self.phase}_iterations") else 1
+
+    def trial_config(self, params: dict[str, Any]) -> RunConfig:
+        run = self.base.replace(decode(params))
+        return run.replace({"save_interval": self._phase_total(run) + 1})  # trials keep only best_model.pt
 
     def trial_dir(self, trial, study_name: str) -> Path:
-        path = self.settings.checkpoint_root / f"stage{self.stage}_trial_{trial.number}"
+        path = self.settings.checkpoint_root / f"{self.phase}_trial_{trial.number}"
         path.parent.mkdir(parents=True, exist_ok=True)
         path.mkdir()  # FileExistsError: never write into another trial's (or study's) folder
-        write_json(path / "trial.json", {"study": study_name, "trial": trial.number, "stage": self.stage,
-                                         "storage": redact(self.settings.storage_url)})
+        write_json(path / "trial.json", {"study": study_name, "trial": trial.number, "family": self.family.name,
+                                         "phase": self.phase, "storage": redact(self.settings.storage_url)})
         trial.set_user_attr("run_dir", str(path.resolve()))
         return path
 
-    def __call__(self, trial) -> float | tuple[float, float]:
+    def make_trainer(self, run: RunConfig, run_dir: Path) -> Trainer:
+        kw = dict(tensorboard=self.settings.tensorboard, progress=False, log_lines=False)
+        if self.checkpoint is None:
+            return Trainer(run, self.data, run_dir, **kw)
+        tr = Trainer.continue_from(self.checkpoint, run, self.data, run_dir, **kw)
+        if self._shared is not None:
+            tr.training.share(self._shared)
+        return tr
+
+    def __call__(self, trial) -> float | tuple[float, ...]:
         params = {name: spec.suggest(trial, name) for name, spec in self.space.items()}
-        cfg = self.trial_config(params)
+        run = self.trial_config(params)
         run_dir = self.trial_dir(trial, trial.study.study_name)
-        log.info("trial %d (stage %d) starts: %s", trial.number, self.stage, params)
-        trainer = self.make_trainer(cfg, run_dir)
-        tracker = BestTracker(trial, self.stage, self.total(cfg), self.settings)
+        log.info("trial %d (%s) starts: %s", trial.number, self.phase, params)
+        trainer = self.make_trainer(run, run_dir)
+        phase = trainer.phases[self.index]
+        tracker = BestTracker(trial, self.phase, phase.tracked, phase.total, self.settings)
         tracker.model, trainer.eval_hook = trainer.model, tracker
         try:
-            self.train(trainer)
+            trainer.train(until=self.phase)
         except BaseException:
             if tracker.state is not None:  # a pruned (or stopped) trial keeps its best weights too
                 tracker.restore()
                 self._save_best(trainer, trial)
             raise
         tracker.restore()
-        values = self.score(trainer, trial, tracker.best_ev)
+        self._keep_cache(trainer)
+        scores = trainer.training.score(self.phase, tracker.best_ev, self.settings.eval_samples,
+                                        self.settings.disc_iterations)
+        scores["best_iteration"] = tracker.best_ev.get("iteration", phase.total)
         self._save_best(trainer, trial)
-        log.info("trial %d (stage %d) done: %s", trial.number, self.stage, values)
-        return values
+        log.info("trial %d (%s) done: %s", trial.number, self.phase, scores)
+        return self._values(trial, scores)
 
-    def _save_best(self, trainer: TwoStageTrainer, trial) -> None:
+    def _keep_cache(self, trainer: Trainer) -> None:
+        if self.checkpoint is not None and self._shared is None:
+            self._shared = trainer.training.shared_cache()
+
+    def _save_best(self, trainer: Trainer, trial) -> None:
         path = trainer.save("best_model.pt")
-        for stale in trainer.run_dir.glob("stage*_final.pt"):
+        for stale in trainer.run_dir.glob("*_final.pt"):
             stale.unlink()
         trial.set_user_attr("checkpoint", str(path.resolve()))
 
-    def _values(self, trial, scores: dict[str, float], objectives: tuple[str, str]):
+    def _values(self, trial, scores: dict[str, float]):
         for k, v in scores.items():
             trial.set_user_attr(k, v)
+        if "coverage" in scores:  # a constraint (≤ 0: feasible): the sampler and the front prefer feasible trials
+            trial.set_constraint("coverage", self.settings.min_coverage - scores["coverage"])
         if self.settings.mode == "single":
-            return scores[objectives[0]]
-        return tuple(scores[k] for k in objectives)
-
-
-class Stage1Objective(TrialObjective):
-    """Stage 1: minimise (recon_mse, latent_rel_err); ``single`` mode: recon_mse alone."""
-
-    stage = 1
-    objectives = ("recon_mse", "latent_rel_err")
-
-    def total(self, cfg: LatentWGANConfig) -> int:
-        return cfg.stage1_iterations
-
-    def make_trainer(self, cfg: LatentWGANConfig, run_dir: Path) -> TwoStageTrainer:
-        return TwoStageTrainer(cfg, self.data, run_dir, tensorboard=self.settings.tensorboard, progress=False,
-                                log_lines=False)
-
-    def train(self, trainer: TwoStageTrainer) -> None:
-        trainer.train_stage1()
-
-    def score(self, trainer: TwoStageTrainer, trial, best_ev: dict):
-        scores = stage1_scores(trainer.model, self.data.val or self.data.train)
-        scores["best_iteration"] = best_ev.get("iteration", trainer.state["iteration"])
-        return self._values(trial, scores, self.objectives)
-
-
-class Stage2Objective(TrialObjective):
-    """Stage 2 on a frozen stage-1 autoencoder: minimise (mmd, disc); ``single`` mode: mmd alone."""
-
-    stage = 2
-    objectives = ("mmd", "disc")
-
-    def __init__(self, settings: OptunaConfig, data: TrainData, stage1_checkpoint: str | Path):
-        self.checkpoint = load_stage1(stage1_checkpoint, data)
-        self.checkpoint_path = str(Path(stage1_checkpoint).resolve())
-        stored = self.checkpoint["config"]
-        super().__init__(settings, data, replace(preset_config(settings, data), {k: stored[k] for k in ARCH_FIELDS}))
-        self._summaries: tuple[torch.Tensor, torch.Tensor] | None = None  # frozen encoder: encode once
-
-    def total(self, cfg: LatentWGANConfig) -> int:
-        return cfg.stage2_iterations
-
-    def make_trainer(self, cfg: LatentWGANConfig, run_dir: Path) -> TwoStageTrainer:
-        tr = stage2_trainer(self.checkpoint, cfg, self.data, run_dir, tensorboard=self.settings.tensorboard,
-                            progress=False, log_lines=False)
-        if self._summaries is None:
-            self._summaries = tr.real_summaries()
-        tr.share_summaries(self._summaries)
-        return tr
-
-    def train(self, trainer: TwoStageTrainer) -> None:
-        trainer.train_stage2()
-
-    def score(self, trainer: TwoStageTrainer, trial, best_ev: dict):
-        s = self.settings
-        disc = stage2_disc(trainer.model, self.data.val or self.data.train, s.eval_samples, s.disc_iterations,
-                           seed=trainer.cfg.seed)
-        scores = {"mmd": best_ev["val_mmd_summary"], "disc": disc, "coverage": best_ev["val_coverage"],
-                  "density": best_ev["val_density"], "condition_mae": best_ev["val_condition_mae"],
-                  "best_iteration": best_ev["iteration"]}
-        # Coverage is a constraint (≤ 0: feasible): the sampler and the Pareto front prefer feasible trials.
-        trial.set_constraint("coverage", s.min_coverage - best_ev["val_coverage"])
-        return self._values(trial, scores, self.objectives)
-
-
-def load_stage1(path: str | Path, data: TrainData) -> dict:
-    """A finished stage-1 checkpoint that fits ``data``; clear errors otherwise."""
-    ckpt = load_stage1_checkpoint(path)
-    if ckpt["config"]["max_seq_len"] != data.train.max_len:
-        raise ValueError(f"{path} was trained on sequences of up to {ckpt['config']['max_seq_len']} steps, "
-                         f"the data has {data.train.max_len}")
-    stored = ckpt.get("data", {})
-    if stored.get("normalization") != data.normalization:  # other data: its summaries would mean something else
-        raise ValueError(f"{path} was trained on data scaled otherwise ({stored.get('data_dir')}) than "
-                         f"{data.data_dir}; pass that directory as --data-dir")
-    return ckpt
+            return scores[self.objectives[0]]
+        return tuple(scores[k] for k in self.objectives)

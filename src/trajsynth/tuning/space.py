@@ -1,12 +1,13 @@
-"""Search spaces of the hyperparameter search: one ``ParamSpec`` per config key, per stage.
+"""Search spaces of the hyperparameter search: one ``ParamSpec`` per config key, per phase of a family.
 
-Parameter names are the keys of ``LatentWGANConfig`` (the same names ``--set`` takes), so a
-trial's parameters are exactly the config overrides it trains with. Hidden-layer lists are
-searched as strings such as ``"256x256x256"`` because Optuna's categorical choices must be
-scalars; :func:`decode` turns them back into lists.
+Parameter names are the family's config keys (the same names ``--set`` takes), so a trial's
+parameters are exactly the config overrides it trains with. Each family declares its default
+spaces (``Family.search_space``); hidden-layer lists are searched as strings such as
+``"256x256x256"`` because Optuna's categorical choices must be scalars; :func:`decode` turns them
+back into lists.
 
-A YAML file may replace or remove entries (``null`` removes a parameter, which then keeps its
-value from the preset and ``--set``)::
+A YAML file may replace or remove entries, by phase (``null`` removes a parameter, which then
+keeps its value from the preset and ``--set``)::
 
     stage1:
       latent_dim: {type: categorical, choices: [32, 64]}
@@ -22,14 +23,11 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ConfigError, load_yaml, replace
-from ..models.latent_wgan.config import ARCH_FIELDS, LatentWGANConfig, get_config
+from ..config import ConfigError, load_yaml, to_dict
+from ..models.registry import RunConfig, get_family, run_config
 
 KINDS = ("categorical", "int", "float")
-LIST_FIELDS = ("generator_hidden_dims", "critic_hidden_dims")
-# Stage 2 trains on a frozen autoencoder: its architecture and its optimiser are stage 1's business.
-STAGE1_ONLY = (*ARCH_FIELDS, "lr_autoencoder", "lambda_recon", "lambda_latent", "lambda_length", "lambda_condition",
-               "stage1_iterations", "stage1_threshold", "stage1_min_iterations")
+FIXED = ("seed", "arch_version", "max_seq_len", "feature_dim", "condition_dim")  # never searched
 
 
 @dataclass(frozen=True)
@@ -57,122 +55,103 @@ class ParamSpec:
                 if v is not None and not (k == "log" and not v)}
 
 
-def cat(*choices) -> ParamSpec:
-    return ParamSpec("categorical", tuple(choices))
-
-
-def log_uniform(low: float, high: float) -> ParamSpec:
-    return ParamSpec("float", low=low, high=high, log=True)
-
-
-HIDDEN_CHOICES = ("128x128", "256x256", "256x256x256", "512x512", "512x512x512")
-
-DEFAULT_SPACES: dict[int, dict[str, ParamSpec]] = {
-    1: {
-        "latent_dim": cat(32, 48, 64, 96),
-        "summary_dim": cat(64, 96, 128, 192),
-        "pool_type": cat("attention", "mean", "last", "hybrid"),
-        "expand_type": cat("lstm", "mlp", "repeat", "parallel"),
-        "lr_autoencoder": log_uniform(1e-5, 1e-2),
-        "lr_schedule": cat("none", "cosine", "step", "plateau"),
-        "lambda_recon": ParamSpec("float", low=0.5, high=2.0),
-        "lambda_latent": ParamSpec("float", low=0.1, high=1.0),
-    },
-    2: {
-        "noise_dim": cat(64, 128, 192, 256),
-        "generator_hidden_dims": cat(*HIDDEN_CHOICES),
-        "critic_hidden_dims": cat(*HIDDEN_CHOICES),
-        "lr_generator": log_uniform(1e-5, 1e-3),
-        "lr_discriminator": log_uniform(1e-5, 1e-3),
-        "n_critic": ParamSpec("int", low=1, high=10),
-        "lambda_gp": log_uniform(1.0, 50.0),
-        "use_feature_matching": cat(True, False),
-    },
-}
-
-
-def encode(name: str, value: Any) -> Any:
-    """Config value → search value (hidden-layer lists become ``"256x256"``)."""
-    return "x".join(str(v) for v in value) if name in LIST_FIELDS else value
-
-
-def _baseline(preset: str, stage: int) -> dict[str, Any]:
-    cfg = get_config(preset)
-    return {k: encode(k, getattr(cfg, k)) for k in DEFAULT_SPACES[stage]}
-
-
-# Known-good starting points, tried before the sampler's own suggestions: the default and fast presets.
-BASELINES: dict[int, list[dict[str, Any]]] = {s: [_baseline("default", s), _baseline("fast", s)] for s in (1, 2)}
+def encode(value: Any) -> Any:
+    """Config value → search value (lists of ints become ``"256x256"``)."""
+    return "x".join(str(v) for v in value) if isinstance(value, list) else value
 
 
 def decode(params: dict[str, Any]) -> dict[str, Any]:
-    """Trial parameters → config overrides."""
-    out = dict(params)
-    for name in LIST_FIELDS:
-        if isinstance(out.get(name), str):
-            out[name] = [int(v) for v in out[name].split("x")]
-    return out
+    """Trial parameters → config overrides (``"256x256"`` → [256, 256])."""
+    return {k: [int(v) for v in x.split("x")] if isinstance(x, str) and _is_dims(x) else x for k, x in params.items()}
 
 
-def parse_spec(stage: int, name: str, raw: Any, where: str) -> ParamSpec:
+def _is_dims(s: str) -> bool:
+    return all(part.isdigit() for part in s.split("x"))
+
+
+def parse_spec(phase: str, name: str, raw: Any, where: str) -> ParamSpec:
     """One entry of a search-space file → ParamSpec, with the file and parameter named in every error."""
     if not isinstance(raw, dict):
-        raise ConfigError(f"{where}: stage{stage}.{name} must be a mapping such as {{type: categorical, choices: "
+        raise ConfigError(f"{where}: {phase}.{name} must be a mapping such as {{type: categorical, choices: "
                           f"[...]}}, got {raw!r}")
     kind, extra = raw.get("type"), sorted(set(raw) - {"type", "choices", "low", "high", "log"})
     if kind not in KINDS or extra:
-        raise ConfigError(f"{where}: stage{stage}.{name}: type must be one of {KINDS}"
+        raise ConfigError(f"{where}: {phase}.{name}: type must be one of {KINDS}"
                           + (f"; unknown field(s) {extra}" if extra else f", got {kind!r}"))
     if kind == "categorical":
         choices = raw.get("choices")
         if not isinstance(choices, list) or not choices:
-            raise ConfigError(f"{where}: stage{stage}.{name}: a categorical parameter needs a non-empty choices list")
-        return ParamSpec(kind, tuple(encode(name, c) if isinstance(c, list) else c for c in choices))
+            raise ConfigError(f"{where}: {phase}.{name}: a categorical parameter needs a non-empty choices list")
+        return ParamSpec(kind, tuple(encode(c) for c in choices))
     try:
         low, high = float(raw["low"]), float(raw["high"])
     except (KeyError, TypeError, ValueError):
-        raise ConfigError(f"{where}: stage{stage}.{name}: an {kind} parameter needs numeric low and high") from None
+        raise ConfigError(f"{where}: {phase}.{name}: an {kind} parameter needs numeric low and high") from None
     if not low <= high or (raw.get("log") and low <= 0):
-        raise ConfigError(f"{where}: stage{stage}.{name}: need 0 < low <= high for log, low <= high otherwise")
+        raise ConfigError(f"{where}: {phase}.{name}: need 0 < low <= high for log, low <= high otherwise")
     return ParamSpec(kind, low=low, high=high, log=bool(raw.get("log", False)))
 
 
-def allowed_names(stage: int) -> list[str]:
-    names = [f.name for f in dataclasses.fields(LatentWGANConfig) if f.name not in ("arch_version", "seed")]
-    return sorted(n for n in names if stage == 1 or n not in STAGE1_ONLY)
+def allowed_names(family: str, phase: str) -> list[str]:
+    """Searchable keys of a phase: every config key but the fixed ones, and, after the first phase, none
+    that shapes an earlier phase's weights (those come from the checkpoint the phase starts from)."""
+    fam = get_family(family)
+    names = set(to_dict(fam.arch_cls())) | set(to_dict(fam.train_cls()))
+    earlier = fam.phase_names[: fam.phase_names.index(phase)] if phase in fam.phase_names else ()
+    frozen = {k for p in earlier for k in fam.search_space.get(p, {})}  # an earlier phase's own space
+    return sorted(n for n in names - set(FIXED) if n not in frozen)
 
 
-def load_space(stage: int, path: str | None) -> dict[str, ParamSpec]:
-    """The default space of ``stage`` with the entries of a YAML file (if any) applied."""
-    space = dict(DEFAULT_SPACES[stage])
+def default_space(family: str, phase: str) -> dict[str, ParamSpec]:
+    return {k: parse_spec(phase, k, v, f"{family} default space")
+            for k, v in get_family(family).search_space.get(phase, {}).items()}
+
+
+def load_space(family: str, phase: str, path: str | None) -> dict[str, ParamSpec]:
+    """The family's default space of ``phase`` with the entries of a YAML file (if any) applied."""
+    fam = get_family(family)
+    space = default_space(family, phase)
     if path is None:
         return space
     data = load_yaml(path)
-    unknown_sections = sorted(set(data) - {"stage1", "stage2"})
+    unknown_sections = sorted(set(data) - set(fam.phase_names))
     if unknown_sections:
-        raise ConfigError(f"{path}: unknown section(s) {unknown_sections}; use stage1: and stage2:")
-    section = data.get(f"stage{stage}") or {}
+        raise ConfigError(f"{path}: unknown section(s) {unknown_sections}; {fam.name} has phases "
+                          f"{', '.join(fam.phase_names)}")
+    section = data.get(phase) or {}
     if not isinstance(section, dict):
-        raise ConfigError(f"{path}: stage{stage} must be a mapping of parameter → range")
-    known = allowed_names(stage)
+        raise ConfigError(f"{path}: {phase} must be a mapping of parameter → range")
+    known = allowed_names(family, phase)
     for name, raw in section.items():
         if name not in known:
-            raise ConfigError(f"{path}: unknown stage-{stage} parameter {name!r}; searchable: {', '.join(known)}")
+            raise ConfigError(f"{path}: unknown {phase} parameter {name!r}; searchable: {', '.join(known)}")
         if raw is None:
             space.pop(name, None)
         else:
-            space[name] = parse_spec(stage, name, raw, str(path))
+            space[name] = parse_spec(phase, name, raw, str(path))
     return space
 
 
-def check_space(space: dict[str, ParamSpec], base: LatentWGANConfig, where: str) -> None:
+def baselines(family: str, phase: str) -> list[dict[str, Any]]:
+    """Known-good starting points tried before the sampler's own suggestions: the default and fast presets."""
+    fam = get_family(family)
+    space = fam.search_space.get(phase, {})
+    out = []
+    for preset in ("default", "fast"):
+        if preset in fam.presets:
+            run = run_config(family, preset)
+            out.append({k: encode(run.get(k)) for k in space})
+    return out
+
+
+def check_space(space: dict[str, ParamSpec], base: RunConfig, where: str) -> None:
     """Every categorical choice and both ends of every range must give a valid config (before any trial)."""
     for name, spec in space.items():
         values = spec.choices if spec.kind == "categorical" else (spec.low, spec.high)
         for v in values:
             value = int(v) if spec.kind == "int" else v
             try:
-                replace(base, decode({name: value}))
+                base.replace(decode({name: value}))
             except (ConfigError, ValueError) as e:
                 raise ConfigError(f"{where}: {name}={v!r} is not a valid setting: {e}") from None
 

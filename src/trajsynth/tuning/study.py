@@ -1,8 +1,8 @@
-"""StudyManager: create or resume a study, queue the baselines, run trials, pick the stage-2 starting point.
+"""StudyManager: create or resume a study, queue the baselines, run trials, chain a family's phases.
 
 Re-running the same command resumes: the study is loaded from its storage and ``n_trials`` more
 trials run. A study remembers what it was created with (stage, mode, preset, fixed overrides,
-search space, stage-1 checkpoint); resuming it with different settings is refused, because the
+search space, starting checkpoint); resuming it with different settings is refused, because the
 trials would no longer be comparable.
 """
 
@@ -14,11 +14,11 @@ import warnings
 from pathlib import Path
 
 from ..config import ConfigError
-from ..training.data import load_train_data
-from ..training.two_stage import TrainData
+from ..data.train_data import TrainData, load_train_data
+from ..models.registry import get_family
 from .config import OptunaConfig
-from .objectives import Stage1Objective, Stage2Objective, TrialObjective
-from .space import BASELINES, check_space, space_to_dict
+from .objectives import PhaseObjective
+from .space import baselines, check_space, space_to_dict
 from .storage import open_storage, redact
 
 log = logging.getLogger("trajsynth.tuning")
@@ -32,7 +32,7 @@ class StudyManager:
         _log_to_file(Path(settings.out_dir) / "optuna.log")
 
     # ----- studies ----------------------------------------------------------
-    def sampler(self, stage: int):
+    def sampler(self):
         import optuna
 
         with warnings.catch_warnings():
@@ -41,31 +41,31 @@ class StudyManager:
                 seed=self.settings.seed, multivariate=True, constant_liar=True,
                 n_startup_trials=self.settings.n_startup_trials)
 
-    def pruner(self, objective: TrialObjective):
+    def pruner(self, objective: PhaseObjective):
         import optuna
 
         if self.settings.mode == "pareto":
             return optuna.pruners.NopPruner()
-        total = objective.total(objective.base)
-        return optuna.pruners.HyperbandPruner(min_resource=min(objective.base.eval_interval, total),
+        total = objective.total
+        return optuna.pruners.HyperbandPruner(min_resource=min(objective.base.train.eval_interval, total),
                                               max_resource=total,
                                               reduction_factor=self.settings.hyperband_reduction_factor)
 
-    def identity(self, objective: TrialObjective) -> dict:
+    def identity(self, objective: PhaseObjective) -> dict:
         s = self.settings
-        return {"stage": objective.stage, "mode": s.mode, "preset": s.preset, "overrides": s.overrides,
-                "space": space_to_dict(objective.space),
-                "stage1_checkpoint": getattr(objective, "checkpoint_path", None)}
+        return {"family": s.family, "phase": objective.phase, "mode": s.mode, "preset": s.preset,
+                "overrides": s.overrides, "space": space_to_dict(objective.space),
+                "init_checkpoint": objective.checkpoint_path}
 
-    def study(self, objective: TrialObjective, name: str):
+    def study(self, objective: PhaseObjective, name: str):
         """Create the study (and queue the baselines) or load it and check it was made the same way."""
         import optuna
 
-        directions = ["minimize", "minimize"] if self.settings.mode == "pareto" else ["minimize"]
-        kw = dict(storage=self.storage, sampler=self.sampler(objective.stage), pruner=self.pruner(objective))
+        n = len(objective.objectives) if self.settings.mode == "pareto" else 1
+        kw = dict(storage=self.storage, sampler=self.sampler(), pruner=self.pruner(objective))
         ident = self.identity(objective)
         try:  # exactly one of several workers starting at once creates the study (and queues baselines)
-            study = optuna.create_study(study_name=name, directions=directions, **kw)
+            study = optuna.create_study(study_name=name, directions=["minimize"] * n, **kw)
         except optuna.exceptions.DuplicatedStudyError:
             study = optuna.load_study(study_name=name, **kw)
             self._check_identity(study, ident)
@@ -85,26 +85,29 @@ class StudyManager:
             raise ConfigError(f"study {study.study_name!r} in {redact(self.settings.storage_url)} was created with "
                               f"other settings ({detail}). Re-run with its settings or choose another --study-name.")
 
-    def _enqueue_baselines(self, study, objective: TrialObjective) -> None:
-        for base in BASELINES[objective.stage]:
+    def _enqueue_baselines(self, study, objective: PhaseObjective) -> None:
+        for base in baselines(self.settings.family, objective.phase):
             params = {k: v for k, v in base.items() if k in objective.space and objective.space[k].contains(v)}
             if params:
                 study.enqueue_trial(params, skip_if_exists=True)
                 log.info("queued baseline %s", params)
 
-    def check_trial_folders(self, stage: int, name: str) -> None:
+    def check_trial_folders(self, phase: str, name: str) -> None:
         """Refuse an output folder whose trial folders belong to another study (before any trial)."""
-        for meta in sorted(self.settings.checkpoint_root.glob(f"stage{stage}_trial_*/trial.json")):
+        for meta in sorted(self.settings.checkpoint_root.glob(f"{phase}_trial_*/trial.json")):
             owner = json.loads(meta.read_text()).get("study")
             if owner != name:
                 raise ConfigError(f"{self.settings.checkpoint_root} holds trials of study {owner!r}, not {name!r}; "
                                   f"use another --out (or --study-name {owner} to resume that study)")
 
     # ----- running ----------------------------------------------------------
-    def optimize(self, objective: TrialObjective, name: str, n_trials: int | None, timeout: float | None = None,
-                 progress: bool = False):
-        check_space(objective.space, objective.base, f"stage-{objective.stage} search space")
-        self.check_trial_folders(objective.stage, name)
+    def optimize(self, objective: PhaseObjective, n_trials: int | None, name: str | None = None,
+                 timeout: float | None = None, progress: bool = False):
+        if not objective.space:
+            raise ConfigError(f"{self.settings.family} has nothing to search in phase {objective.phase} (empty space)")
+        name = name or self.settings.name_for(objective.phase)
+        check_space(objective.space, objective.base, f"{objective.phase} search space")
+        self.check_trial_folders(objective.phase, name)
         study = self.study(objective, name)
         log.info("study %s (%s): %d trials so far, running %s more", name, redact(self.settings.storage_url),
                  len(study.trials), n_trials)
@@ -112,21 +115,18 @@ class StudyManager:
                        show_progress_bar=progress and n_trials is not None)
         return study
 
-    def run_stage1(self, objective: Stage1Objective, n_trials: int | None = None, name: str | None = None, **kw):
-        return self.optimize(objective, name or self.settings.name_for(1), n_trials, **kw)
-
-    def run_stage2(self, objective: Stage2Objective, n_trials: int | None = None, name: str | None = None, **kw):
-        return self.optimize(objective, name or self.settings.name_for(2), n_trials, **kw)
-
-    def run_both(self, data: TrainData, n_trials: int, **kw):
-        """Stage-1 study, then a stage-2 study on the best stage-1 trial's model. Returns both studies."""
-        s1 = self.run_stage1(Stage1Objective(self.settings, data), n_trials, name=self.settings.name_for(1, both=True),
-                             **kw)
-        number, ckpt = best_stage1_checkpoint(s1)
-        name = f"{self.settings.name_for(2, both=True)}_s1trial{number}"
-        print(f"stage 2 starts from stage-1 trial {number}: {ckpt} (study {name})")
-        s2 = self.run_stage2(Stage2Objective(self.settings, data, ckpt), n_trials, name=name, **kw)
-        return s1, s2
+    def run_all(self, data: TrainData, n_trials: int, init: str | None = None, **kw) -> list:
+        """A study per phase, each starting from the best trial of the one before. Returns the studies."""
+        phases = get_family(self.settings.family).phase_names
+        studies, origin = [], ""
+        for i, phase in enumerate(phases):
+            objective = PhaseObjective(self.settings, data, phase, init)
+            studies.append(self.optimize(objective, n_trials, name=self.settings.name_for(phase, True) + origin, **kw))
+            if i + 1 < len(phases):
+                number, init = best_checkpoint(studies[-1])
+                origin = f"_from_{phase}_trial{number}"
+                print(f"{phases[i + 1]} starts from {phase} trial {number}: {init}")
+        return studies
 
     def load_data(self) -> TrainData:
         from ..data.embedded import embedded_data_dir
@@ -134,16 +134,16 @@ class StudyManager:
         return load_train_data(self.settings.data_dir or embedded_data_dir())
 
 
-def best_stage1_checkpoint(study) -> tuple[int, str]:
-    """The best finished stage-1 trial with a checkpoint on this machine: lowest recon_mse on the front."""
+def best_checkpoint(study) -> tuple[int, str]:
+    """The best finished trial with a checkpoint on this machine: lowest first objective on the front."""
     import optuna
 
     done = [t for t in study.trials if t.state == optuna.trial.TrialState.COMPLETE]
     front = study.best_trials if len(study.directions) > 1 else ([study.best_trial] if done else [])
     usable = [t for t in front if Path(t.user_attrs.get("checkpoint", "")).is_file()]
     if not usable:
-        raise ConfigError(f"study {study.study_name!r} has no finished stage-1 trial whose best_model.pt is on "
-                          f"this machine; run stage 1 first or pass --stage1-checkpoint")
+        raise ConfigError(f"study {study.study_name!r} has no finished trial whose best_model.pt is on this machine; "
+                          "run that phase first or pass --init")
     best = min(usable, key=lambda t: t.values[0])
     return best.number, best.user_attrs["checkpoint"]
 

@@ -1,4 +1,10 @@
-"""Configuration of the two-stage latent WGAN-GP ("TimeGAN V6", arch_version 6)."""
+"""Configuration of the two-stage latent WGAN-GP ("TimeGAN V6", arch_version 6).
+
+``LatentWGANArch`` is what shapes the network (stored in every checkpoint, taken over by a
+stage-2 run from its stage-1 checkpoint); ``LatentWGANTrain`` is how it is trained: the shared
+:class:`~trajsynth.config.TrainConfig` plus the learning rates, loss weights and lengths of the
+two stages.
+"""
 
 from __future__ import annotations
 
@@ -7,19 +13,13 @@ from dataclasses import dataclass, field
 from ...blocks.expanders import EXPAND_TYPES
 from ...blocks.mlp import CRITIC_TYPES, GENERATOR_TYPES
 from ...blocks.pooling import POOL_TYPES
-from ...config import ConfigError, replace
+from ...config import ConfigError, TrainConfig
 
 ARCH_VERSION = 6
-LR_SCHEDULES = ("none", "cosine", "step", "plateau")
-# Fields that shape the autoencoder's weights: a stage-2 run must take them from its stage-1 checkpoint.
-ARCH_FIELDS = ("feature_dim", "latent_dim", "summary_dim", "condition_dim", "max_seq_len", "encoder_hidden_dim",
-               "encoder_num_layers", "decoder_hidden_dim", "decoder_num_layers", "pool_type", "expand_type",
-               "expander_hidden_dim", "expander_num_layers")
 
 
 @dataclass
-class LatentWGANConfig:
-    # Architecture
+class LatentWGANArch:
     feature_dim: int = 8
     latent_dim: int = 48
     summary_dim: int = 96
@@ -39,6 +39,27 @@ class LatentWGANConfig:
     critic_type: str = "mlp"
     critic_hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 256])
     condition_embed_dim: int = 64
+    arch_version: int = ARCH_VERSION
+
+    def __post_init__(self) -> None:
+        choices = {"pool_type": POOL_TYPES, "expand_type": EXPAND_TYPES, "generator_type": GENERATOR_TYPES,
+                   "critic_type": CRITIC_TYPES}
+        for name, allowed in choices.items():
+            if getattr(self, name) not in allowed:
+                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
+        positive = ("summary_dim", "noise_dim", "max_seq_len", "encoder_num_layers", "decoder_num_layers",
+                    "expander_num_layers")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.arch_version != ARCH_VERSION:
+            raise ConfigError(f"arch_version {self.arch_version} is not supported (this build: {ARCH_VERSION})")
+        if self.latent_dim < 2:
+            raise ConfigError(f"latent_dim must be >= 2, got {self.latent_dim}")
+
+
+@dataclass
+class LatentWGANTrain(TrainConfig):
     # Stage 1 (autoencoder)
     lr_autoencoder: float = 1e-3
     lambda_recon: float = 1.0
@@ -60,34 +81,14 @@ class LatentWGANConfig:
     lambda_fm: float = 1.0
     lambda_cond_guard: float = 1.0
     stage2_iterations: int = 30000
-    # Shared training settings
-    batch_size: int = 64
-    grad_clip: float = 1.0
-    lr_schedule: str = "none"
-    log_interval: int = 100
-    eval_interval: int = 1000
-    save_interval: int = 5000
-    seed: int = 0
-    arch_version: int = ARCH_VERSION
 
     def __post_init__(self) -> None:
-        choices = {"pool_type": POOL_TYPES, "expand_type": EXPAND_TYPES, "generator_type": GENERATOR_TYPES,
-                   "critic_type": CRITIC_TYPES, "lr_schedule": LR_SCHEDULES}
-        for name, allowed in choices.items():
-            if getattr(self, name) not in allowed:
-                raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        positive = ("latent_dim", "summary_dim", "noise_dim", "max_seq_len", "batch_size", "n_critic",
-                    "encoder_num_layers", "decoder_num_layers", "expander_num_layers")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        if self.arch_version != ARCH_VERSION:
-            raise ConfigError(f"arch_version {self.arch_version} is not supported (this build: {ARCH_VERSION})")
-        if self.latent_dim < 2:
-            raise ConfigError("latent_dim must be >= 2")
+        super().__post_init__()
+        if self.n_critic < 1:
+            raise ConfigError(f"n_critic must be >= 1, got {self.n_critic}")
 
 
-# Presets: differences from the defaults.
+# Presets: differences from the defaults, in architecture and training keys alike.
 PRESETS: dict[str, dict] = {
     "default": {},
     "fast": dict(latent_dim=32, summary_dim=64, noise_dim=64, encoder_hidden_dim=48, decoder_hidden_dim=48,
@@ -105,8 +106,27 @@ PRESETS: dict[str, dict] = {
                  save_interval=10),
 }
 
-
-def get_config(preset: str = "default", **overrides) -> LatentWGANConfig:
-    if preset not in PRESETS:
-        raise ConfigError(f"unknown preset {preset!r}; choose from {sorted(PRESETS)}")
-    return replace(LatentWGANConfig(), {**PRESETS[preset], **overrides})
+# The design's search spaces (trajsynth tune), per phase.
+_HIDDEN = ["128x128", "256x256", "256x256x256", "512x512", "512x512x512"]
+SEARCH_SPACE: dict[str, dict[str, dict]] = {
+    "stage1": {
+        "latent_dim": {"type": "categorical", "choices": [32, 48, 64, 96]},
+        "summary_dim": {"type": "categorical", "choices": [64, 96, 128, 192]},
+        "pool_type": {"type": "categorical", "choices": ["attention", "mean", "last", "hybrid"]},
+        "expand_type": {"type": "categorical", "choices": ["lstm", "mlp", "repeat", "parallel"]},
+        "lr_autoencoder": {"type": "float", "low": 1e-5, "high": 1e-2, "log": True},
+        "lr_schedule": {"type": "categorical", "choices": ["none", "cosine", "step", "plateau"]},
+        "lambda_recon": {"type": "float", "low": 0.5, "high": 2.0},
+        "lambda_latent": {"type": "float", "low": 0.1, "high": 1.0},
+    },
+    "stage2": {
+        "noise_dim": {"type": "categorical", "choices": [64, 128, 192, 256]},
+        "generator_hidden_dims": {"type": "categorical", "choices": _HIDDEN},
+        "critic_hidden_dims": {"type": "categorical", "choices": _HIDDEN},
+        "lr_generator": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "lr_discriminator": {"type": "float", "low": 1e-5, "high": 1e-3, "log": True},
+        "n_critic": {"type": "int", "low": 1, "high": 10},
+        "lambda_gp": {"type": "float", "low": 1.0, "high": 50.0, "log": True},
+        "use_feature_matching": {"type": "categorical", "choices": [True, False]},
+    },
+}

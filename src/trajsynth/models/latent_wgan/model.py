@@ -20,13 +20,13 @@ from ...blocks.pooling import LatentPooler
 from ...blocks.rnn import RecurrentProjection
 from ...losses.reconstruction import masked_mse, moment_matching
 from ...losses.wgan import critic_loss, generator_loss, gradient_penalty
-from .config import LatentWGANConfig
+from .config import LatentWGANArch, LatentWGANTrain
 
 AUTOENCODER_PARTS = ("encoder", "pooler", "expander", "decoder", "length_head", "condition_head")
 
 
 class LatentWGAN(nn.Module):
-    def __init__(self, cfg: LatentWGANConfig):
+    def __init__(self, cfg: LatentWGANArch):
         super().__init__()
         self.cfg = cfg
         self.encoder = RecurrentProjection(cfg.feature_dim, cfg.encoder_hidden_dim, cfg.encoder_num_layers,
@@ -82,9 +82,14 @@ class LatentWGAN(nn.Module):
             z[idx] = self.encode(x[idx, : int(L.max())], L)  # (b, S)
         return z
 
-    def forward_autoencoder(self, x: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor | None = None):
-        """Returns (x_recon (B, T, F), losses dict with 'total')."""
-        cfg, T = self.cfg, x.size(1)
+    def embed(self, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The family interface's latent vector: the frozen encoder's summary, x (N, T, F) → (N, S)."""
+        return self.encode_all(x, lengths)
+
+    def forward_autoencoder(self, x: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor | None = None,
+                            w: LatentWGANTrain | None = None):
+        """Returns (x_recon (B, T, F), losses dict with 'total' weighted by ``w``'s lambdas)."""
+        cfg, T, w = self.cfg, x.size(1), w or LatentWGANTrain()
         mask = length_mask(lengths, T)  # (B, T)
         h = self.encoder(x)  # (B, T, latent)
         z = self.pooler(h, lengths)  # (B, S)
@@ -96,18 +101,20 @@ class LatentWGAN(nn.Module):
             "latent": masked_mse(h_recon, h, mask),
             "length": F.cross_entropy(self.length_head(z), (lengths - 1).clamp(0, cfg.max_seq_len - 1)),
         }
-        total = losses["direct"] + cfg.lambda_recon * losses["recon"] + cfg.lambda_latent * losses["latent"]
-        total = total + cfg.lambda_length * losses["length"]
+        total = losses["direct"] + w.lambda_recon * losses["recon"] + w.lambda_latent * losses["latent"]
+        total = total + w.lambda_length * losses["length"]
         if condition is not None:
             losses["condition"] = F.mse_loss(self.condition_head(z), condition)
-            total = total + cfg.lambda_condition * losses["condition"]
+            total = total + w.lambda_condition * losses["condition"]
         losses["total"] = total
         return x_recon * mask.unsqueeze(-1), losses
 
     # ----- stage 2 ----------------------------------------------------------
     def forward_discriminator(self, z_real: torch.Tensor, condition: torch.Tensor,
-                              lengths: torch.Tensor | None = None, rng: torch.Generator | None = None) -> dict:
+                              lengths: torch.Tensor | None = None, rng: torch.Generator | None = None,
+                              w: LatentWGANTrain | None = None) -> dict:
         """Critic losses. ``z_real`` is a summary (B, S), or a sequence (B, T, F) when lengths are given."""
+        w = w or LatentWGANTrain()
         if lengths is not None:
             with torch.no_grad():
                 z_real = self.encode(z_real, lengths)
@@ -119,24 +126,24 @@ class LatentWGAN(nn.Module):
         # The penalty gets its own pass: double backward through a merged batch costs more than it saves.
         gp = gradient_penalty(self.critic, z_real, z_fake, condition, rng)
         loss_w = critic_loss(d_real, d_fake)
-        return {"total": loss_w + self.cfg.lambda_gp * gp, "wasserstein": -loss_w.detach(), "gp": gp.detach()}
+        return {"total": loss_w + w.lambda_gp * gp, "wasserstein": -loss_w.detach(), "gp": gp.detach()}
 
     def forward_generator(self, condition: torch.Tensor, z_real: torch.Tensor | None = None,
-                          rng: torch.Generator | None = None) -> dict:
+                          rng: torch.Generator | None = None, w: LatentWGANTrain | None = None) -> dict:
         """Generator losses: adversarial, feature matching on ``z_real``, condition guard."""
-        cfg = self.cfg
+        cfg, w = self.cfg, w or LatentWGANTrain()
         noise = torch.randn(condition.size(0), cfg.noise_dim, device=condition.device, generator=rng)
         z_fake = self.generator(noise, condition)
         losses = {"adv": generator_loss(self.critic(z_fake, condition))}
         total = losses["adv"]
-        if cfg.use_feature_matching and z_real is not None:
+        if w.use_feature_matching and z_real is not None:
             losses["fm"] = moment_matching(z_fake, z_real)
-            total = total + cfg.lambda_fm * losses["fm"]
-        if cfg.lambda_cond_guard > 0:
+            total = total + w.lambda_fm * losses["fm"]
+        if w.lambda_cond_guard > 0:
             # The frozen condition head reads the distance off a summary; a generator
             # that ignores its condition pays for it here.
             losses["cond_guard"] = F.mse_loss(self.condition_head(z_fake), condition)
-            total = total + cfg.lambda_cond_guard * losses["cond_guard"]
+            total = total + w.lambda_cond_guard * losses["cond_guard"]
         losses["total"] = total
         return losses
 
@@ -153,8 +160,8 @@ class LatentWGAN(nn.Module):
         return x * length_mask(lengths, T).unsqueeze(-1)
 
     @torch.no_grad()
-    def generate(self, n: int, conditions: torch.Tensor, seq_len: int | None = None,
-                 rng: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    def generate(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
+                 seq_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """n trajectories → (x (n, max_seq_len, F) zero-padded, lengths (n,)).
 
         Lengths come from the length head unless ``seq_len`` fixes them."""

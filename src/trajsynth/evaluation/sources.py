@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..data.directory import load_split
+from ..models.base import has_embedding
 from ..serving.sampler import TrajectorySampler
 from .suite import Embed, EvalSet
 
@@ -65,7 +66,9 @@ def checkpoint_set(sampler: TrajectorySampler, real: EvalSet, seed: int = 0) -> 
     return EvalSet(g.X, g.L, g.C, [p.astype(np.float64) for p in g.paths], g.distance_px)
 
 
-def checkpoint_embed(sampler: TrajectorySampler) -> Embed:
-    """Summary vectors from the checkpoint's frozen encoder, for the latent metrics."""
+def checkpoint_embed(sampler: TrajectorySampler) -> Embed | None:
+    """The model's own latent vectors (``embed``), for the latent metrics; None for a family without one."""
     model = sampler.model.eval()
-    return lambda X, L: model.encode_all(torch.as_tensor(X), torch.as_tensor(L)).numpy()
+    if not has_embedding(model):
+        return None
+    return lambda X, L: model.embed(torch.as_tensor(X), torch.as_tensor(L)).numpy()

@@ -1,17 +1,34 @@
-"""Data of a training run: train / val datasets and the scaling needed to invert features."""
+"""The data of a training run: validated train / val datasets and the scaling that inverts features."""
 
 from __future__ import annotations
 
-import json
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..data.directory import load_params, load_split
-from ..data.loading import TrajectoryDataset, zscore_filter
-from ..data.validate import validate_data_dir
-from .two_stage import TrainData
+from .directory import load_params, load_split
+from .loading import TrajectoryDataset, zscore_filter
+from .validate import validate_data_dir
+
+
+@dataclass
+class TrainData:
+    train: TrajectoryDataset
+    val: TrajectoryDataset | None
+    normalization: dict
+    data_dir: str
+
+    def condition_quantiles(self) -> list[float]:
+        """101 quantiles of the training conditions: the sampler draws unrequested conditions from them."""
+        c = self.train.C.reshape(len(self.train), -1)[:, 0].numpy()
+        return np.quantile(c, np.linspace(0, 1, 101)).tolist()
+
+    def summary(self) -> dict:
+        """What a checkpoint records of its data: enough to sample in pixels without the data directory."""
+        return {"normalization": self.normalization, "data_dir": self.data_dir,
+                "max_seq_len": self.train.max_len, "condition_quantiles": self.condition_quantiles()}
 
 
 def load_train_data(data_dir: str | Path, quality_filter_z: float = 0.0, validate: bool = True) -> TrainData:
@@ -37,11 +54,3 @@ def load_train_data(data_dir: str | Path, quality_filter_z: float = 0.0, validat
         normalization=load_params(data_dir).to_dict(),
         data_dir=str(data_dir),
     )
-
-
-def data_max_len(data_dir: str | Path) -> int:
-    return int(np.load(Path(data_dir) / "X_train.npy", mmap_mode="r", allow_pickle=False).shape[1])
-
-
-def read_json(path: Path) -> dict:
-    return json.loads(path.read_text())

@@ -1,4 +1,4 @@
-"""Learning-rate schedules by name: none | cosine | step | plateau."""
+"""Learning-rate schedules shared by every family's training: none | cosine | step | plateau."""
 
 from __future__ import annotations
 

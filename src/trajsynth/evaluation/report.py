@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from ..utils.atomic import write_text
-from .base import REGISTRY
+from ..metrics.base import REGISTRY
 from .suite import SuiteResult
 
 

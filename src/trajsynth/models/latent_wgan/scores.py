@@ -1,4 +1,4 @@
-"""What a trial is scored on, computed on the validation split with the trial's best weights.
+"""What a search trial of each phase is scored on, on the validation split with the trial's best weights.
 
 Stage 1 (both minimised):
   * ``recon_mse`` — reconstruction MSE through the summary (encoder → pooler → expander → decoder):
@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import torch
 
-from ..blocks.masks import length_mask
-from ..data.loading import TrajectoryDataset
-from ..metrics.discriminative import discriminative_score
-from ..models.latent_wgan.model import LatentWGAN
+from ...blocks.masks import length_mask
+from ...data.loading import TrajectoryDataset
+from ...metrics.discriminative import discriminative_score
+from .model import LatentWGAN
 
 
 @torch.no_grad()

@@ -19,13 +19,13 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..utils.parallel import process_map
-from .base import Repeated, check_sequences
-from .context_fid import SeriesEncoder, context_fid
-from .detector import kinematic_detector
-from .discriminative import discriminative_score
-from .distribution import condition_error, correlational_score, coverage_density, length_distance, mmd_rbf, sequence_mmd
-from .kinematics import kinematics_report
-from .predictive import predictive_score
+from ..metrics.base import Repeated, check_sequences
+from ..metrics.context_fid import SeriesEncoder, context_fid
+from ..metrics.detector import kinematic_detector
+from ..metrics.discriminative import discriminative_score
+from ..metrics.distribution import condition_error, correlational_score, coverage_density, length_distance, mmd_rbf, sequence_mmd
+from ..metrics.kinematics import kinematics_report
+from ..metrics.predictive import predictive_score
 
 Embed = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (X (N, T, F), L (N,)) → (N, D)
 

@@ -23,21 +23,20 @@ from functools import partial
 import numpy as np
 import torch
 
-from ..config import replace
 from ..data.loading import TrajectoryDataset
 from ..data.timeseries import BENCHMARKS, load_benchmark
-from ..models.latent_wgan.config import get_config
-from ..training.two_stage import TrainData, TwoStageTrainer
+from ..data.train_data import TrainData
+from ..models.registry import family_names, run_config
+from ..training.loop import Trainer
 from ..utils.parallel import process_map
-from .base import Repeated
-from .context_fid import SeriesEncoder, context_fid
-from .discriminative import discriminative_score
-from .distribution import correlational_score
-from .predictive import predictive_score
+from ..metrics.base import Repeated
+from ..metrics.context_fid import SeriesEncoder, context_fid
+from ..metrics.discriminative import discriminative_score
+from ..metrics.distribution import correlational_score
+from ..metrics.predictive import predictive_score
 from .suite import FULL, Budget
 
 DATASETS = BENCHMARKS
-MODELS = ("latent_wgan",)
 COLUMNS = ("disc", "pred", "context_fid", "correlational")
 
 # Published figures (lower is better everywhere). None: not reported by that paper.
@@ -64,29 +63,28 @@ class BenchmarkResult:
     features: int = 0
 
 
-def train_unconditional(X: np.ndarray, preset: str, overrides: dict, seed: int, run_dir: str,
-                        progress: bool = False) -> TwoStageTrainer:
-    """Both stages of the flagship model on windows X (N, T, F) in [0, 1]; checkpoints go to run_dir."""
+def train_unconditional(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, run_dir: str,
+                        progress: bool = False) -> Trainer:
+    """Every phase of a family on windows X (N, T, F) in [0, 1] (one constant condition); checkpoints to run_dir."""
     N, T, F = X.shape
-    cfg = replace(get_config(preset), {"feature_dim": F, "max_seq_len": T, "seed": seed, **overrides})
+    run = run_config(family, preset, feature_dim=F, max_seq_len=T, seed=seed, **overrides)
     x = torch.as_tensor(2 * X - 1, dtype=torch.float32)  # [0, 1] → the model's [-1, 1]
     ds = TrajectoryDataset(x, np.zeros(N, np.float32), np.full(N, T, np.int64))
     data = TrainData(train=ds, val=None, normalization={}, data_dir="<benchmark windows>")
-    trainer = TwoStageTrainer(cfg, data, run_dir, tensorboard=False, progress=progress)
-    trainer.train_stage1()
-    trainer.train_stage2()
+    trainer = Trainer(run, data, run_dir, tensorboard=False, progress=progress)
+    trainer.train()
     return trainer
 
 
 @torch.no_grad()
-def sample_windows(trainer: TwoStageTrainer, n: int, seed: int, chunk: int = 4096) -> np.ndarray:
-    """n synthetic windows (n, T, F) in [0, 1]."""
-    model, T = trainer.model.eval(), trainer.cfg.max_seq_len
+def sample_windows(trainer: Trainer, n: int, seed: int, chunk: int = 4096) -> np.ndarray:
+    """n synthetic windows (n, T, F) in [0, 1], every one of the windows' length."""
+    model, T = trainer.model.eval(), trainer.data.train.max_len
     gen = torch.Generator().manual_seed(seed)
     parts = []
     for s in range(0, n, chunk):
         b = min(chunk, n - s)
-        x, _ = model.generate(b, torch.zeros(b, 1), seq_len=T, rng=gen)  # (b, T, F) in [-1, 1]
+        x, _ = model.generate(b, torch.zeros(b, 1), rng=gen, seq_len=T)  # (b, T, F) in [-1, 1]
         parts.append(((x + 1) / 2).clamp(0, 1).numpy())
     return np.concatenate(parts).astype(np.float32)
 
@@ -105,14 +103,14 @@ def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget 
     }
 
 
-def _one_run(X: np.ndarray, preset: str, overrides: dict, seed: int, budget: Budget,
+def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, budget: Budget,
              threads: int | None = None) -> dict[str, float]:
     """Train one model and score it; runs in a worker process when runs go in parallel."""
     if threads:
         torch.set_num_threads(threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trajsynth-bench-") as run_dir:  # checkpoints are not kept
-        trainer = train_unconditional(X, preset, overrides, seed, run_dir)
+        trainer = train_unconditional(family, X, preset, overrides, seed, run_dir)
         fake = sample_windows(trainer, len(X), seed)
     out = score_windows(X, fake, seed, budget)
     return {**out, "seconds": time.perf_counter() - t0}
@@ -129,15 +127,15 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
-    if model not in MODELS:
-        raise ValueError(f"model must be one of {MODELS}, got {model!r}")
+    if model not in family_names():
+        raise ValueError(f"model must be one of the families {family_names()}, got {model!r}")
     if runs < 1 or jobs < 1:
         raise ValueError(f"runs and jobs must be >= 1, got {runs} and {jobs}")
     t0 = time.perf_counter()
     X, _ = load_benchmark(dataset, path=data_path, seed=seed)
     X = X[:max_windows] if max_windows else X  # windows are already shuffled
     res = BenchmarkResult(dataset, model, n_windows=len(X), features=X.shape[2])
-    results = _runs(X, preset, overrides or {}, [seed + r for r in range(runs)], budget, jobs, dataset, log)
+    results = _runs(model, X, preset, overrides or {}, [seed + r for r in range(runs)], budget, jobs, dataset, log)
     res.runs = {c: Repeated([r[c] for r in results]) for c in COLUMNS}
     L = np.full(len(X), X.shape[1])
     cut = int(0.8 * len(X))  # Original row: train on 80 % of the real windows, test on the rest
@@ -147,7 +145,7 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     return res
 
 
-def _runs(X, preset, overrides, seeds, budget, jobs, dataset, log) -> list[dict[str, float]]:
+def _runs(family, X, preset, overrides, seeds, budget, jobs, dataset, log) -> list[dict[str, float]]:
     def report(i: int, r: dict) -> None:
         log(f"[{dataset}] run {i + 1}/{len(seeds)} (seed {seeds[i]}): "
             + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS) + f" | {r['seconds']:.0f} s")
@@ -155,11 +153,11 @@ def _runs(X, preset, overrides, seeds, budget, jobs, dataset, log) -> list[dict[
     if jobs == 1:  # in-process, reporting each run as it ends
         out = []
         for i, s in enumerate(seeds):
-            out.append(_one_run(X, preset, overrides, s, budget))
+            out.append(_one_run(family, X, preset, overrides, s, budget))
             report(i, out[-1])
         return out
     threads = max(1, (os.cpu_count() or 1) // jobs)
-    out = process_map(partial(_one_run, X, preset, overrides, budget=budget, threads=threads), seeds, jobs)
+    out = process_map(partial(_one_run, family, X, preset, overrides, budget=budget, threads=threads), seeds, jobs)
     for i, r in enumerate(out):
         report(i, r)
     return out

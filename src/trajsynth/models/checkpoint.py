@@ -1,0 +1,109 @@
+"""Checkpoints: atomic writes, safe loads (``weights_only``: no arbitrary code), clear errors, models rebuilt.
+
+A checkpoint is self-describing: ``family`` and ``family_version``, the architecture config
+(``arch``), the training config (``train``), the weights (``model_state``), the trainer's progress
+(``trainer_state``: phase, iteration, phases done, ``complete``), the state of the family's
+optimisers (``training``), random state, and what the sampler needs of the data (``data``).
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from torch import nn
+
+from ..config import ConfigError, from_dict
+from ..utils.atomic import write_bytes
+from .base import Family
+from .registry import get_family
+
+CHECKPOINT_FORMAT = "trajsynth-checkpoint"
+CHECKPOINT_VERSION = 2
+
+
+class CheckpointError(ValueError):
+    """A checkpoint path or file that cannot be used."""
+
+
+def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> Path:
+    """Write ``payload`` (tensors, numbers, strings, lists, dicts) under a temp name, then rename."""
+    path = Path(path)
+    buf = io.BytesIO()
+    torch.save({"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}, buf)
+    write_bytes(path, buf.getvalue())
+    return path
+
+
+def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") -> dict[str, Any]:
+    """Load a checkpoint without executing pickled code; explain every failure."""
+    path = Path(path)
+    if path.is_dir():
+        finals = sorted(p.name for p in path.glob("*.pt"))
+        hint = f" (it holds {', '.join(finals[:6])})" if finals else ""
+        raise CheckpointError(f"{path} is a directory, not a checkpoint file{hint}; pass e.g. {path / 'final.pt'}")
+    if not path.exists():
+        raise CheckpointError(f"checkpoint {path} does not exist")
+    try:
+        ckpt = torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt files
+        raise CheckpointError(f"{path} cannot be read as a trajsynth checkpoint ({type(e).__name__}: {e})") from None
+    if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
+        raise CheckpointError(f"{path} is not a trajsynth checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+    if ckpt.get("version", 0) > CHECKPOINT_VERSION:
+        raise CheckpointError(f"{path} was written by a newer trajsynth (checkpoint version {ckpt['version']})")
+    return upgrade(ckpt)
+
+
+# ----- models from checkpoints ---------------------------------------------------------------
+def checkpoint_family(ckpt: dict, path: str | Path) -> Family:
+    """The family a checkpoint holds, checked against this build's version of it."""
+    ckpt = upgrade(ckpt)
+    fam = get_family(ckpt.get("family", "?"))
+    if ckpt.get("family_version", 0) > fam.version:
+        raise CheckpointError(f"{path} holds a {fam.name} model of version {ckpt['family_version']}, newer than "
+                              f"this build's {fam.version}; upgrade trajsynth")
+    return fam
+
+
+def build_model(ckpt: dict, path: str | Path = "<checkpoint>") -> nn.Module:
+    """The checkpoint's model, rebuilt from its stored architecture, with its weights, in eval mode."""
+    ckpt = upgrade(ckpt)
+    fam = checkpoint_family(ckpt, path)
+    try:
+        arch = from_dict(fam.arch_cls, ckpt["arch"])
+    except (ConfigError, KeyError, TypeError) as e:
+        raise CheckpointError(f"{path}: stored architecture cannot be used ({e})") from None
+    model = fam.model_cls(arch)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+    except (RuntimeError, KeyError) as e:
+        raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e)[:300]})") from None
+    return model.eval()
+
+
+def load_model(path: str | Path) -> tuple[nn.Module, dict]:
+    """(model, checkpoint dict) of a checkpoint file."""
+    ckpt = upgrade(load_checkpoint(path))
+    return build_model(ckpt, path), ckpt
+
+
+def is_complete(ckpt: dict) -> bool:
+    """Are all the family's phases done (a model ready to sample)?"""
+    return bool(upgrade(ckpt).get("trainer_state", {}).get("complete", False))
+
+
+def phases_done(ckpt: dict) -> list[str]:
+    return list(upgrade(ckpt).get("trainer_state", {}).get("done", []))
+
+
+def upgrade(ckpt: dict) -> dict:
+    """A version-1 checkpoint (latent_wgan only, one flat config) in the version-2 layout."""
+    if ckpt.get("version", 0) >= 2 or "family" in ckpt:
+        return ckpt
+    from .latent_wgan.legacy import upgrade_v1  # the only family that wrote version 1
+
+    return upgrade_v1(ckpt)
