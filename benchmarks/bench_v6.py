@@ -27,10 +27,10 @@ from pathlib import Path
 
 import torch
 
-from trajsynth.data.loading import LengthAwareBatchSampler
-from trajsynth.models.latent_wgan.config import get_config
-from trajsynth.training.data import load_train_data
-from trajsynth.training.two_stage import TwoStageTrainer
+from trajsynth.data.train_data import load_train_data
+from trajsynth.models.latent_wgan.training import LatentWGANTraining
+from trajsynth.models.registry import run_config
+from trajsynth.training.loop import Trainer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets" / "sapimouse"
 
@@ -57,27 +57,25 @@ def timed(fn, iters: int, warmup: int) -> float:
     return iters / (time.perf_counter() - t0)
 
 
-def stage1_rate(tr: TwoStageTrainer, reference: bool, iters: int, warmup: int) -> float:
+def stage1_rate(tr: LatentWGANTraining, reference: bool, iters: int, warmup: int) -> float:
     ds = tr.data.train
     if reference:  # random batches, padded to max_len
         gen = torch.Generator().manual_seed(0)
         step = lambda: _ref_stage1_step(tr, torch.randint(len(ds), (64,), generator=gen))
-    else:
-        batches = iter(LengthAwareBatchSampler(ds.L.numpy(), 64, seed=0))
-        step = lambda: tr.stage1_step(next(batches))
+    else:  # the trainer's own step: length-aware batches
+        step = tr.stage1_step
     return timed(step, iters, warmup)
 
 
-def _ref_stage1_step(tr: TwoStageTrainer, idx) -> None:
+def _ref_stage1_step(tr: LatentWGANTraining, idx) -> None:
     x, c, L = tr.data.train.batch(idx, trim=False)
-    _, losses = tr.model.forward_autoencoder(x, L, c)
+    _, losses = tr.model.forward_autoencoder(x, L, c, tr.cfg)
     tr.opt_ae.zero_grad()
     losses["total"].backward()
     tr.opt_ae.step()
 
 
-def stage2_rate(tr: TwoStageTrainer, reference: bool, iters: int, warmup: int) -> tuple[float, float]:
-    tr.state.update(stage1_done=True)
+def stage2_rate(tr: LatentWGANTraining, reference: bool, iters: int, warmup: int) -> tuple[float, float]:
     tr.model.freeze_autoencoder()
     t0 = time.perf_counter()
     if not reference:
@@ -87,24 +85,24 @@ def stage2_rate(tr: TwoStageTrainer, reference: bool, iters: int, warmup: int) -
     return timed(step, iters, warmup), cache_s
 
 
-def _ref_stage2_step(tr: TwoStageTrainer) -> None:
+def _ref_stage2_step(tr: LatentWGANTraining) -> None:
     """The design's loop: every critic step encodes a fresh real batch padded to max_len."""
     m, ds, cfg = tr.model, tr.data.train, tr.cfg
     for _ in range(cfg.n_critic):
         x, c, L = ds.batch(torch.randint(len(ds), (cfg.batch_size,), generator=tr.rng), trim=False)
-        d = m.forward_discriminator(x, c, lengths=L, rng=tr.rng)
+        d = m.forward_discriminator(x, c, lengths=L, rng=tr.rng, w=cfg)
         tr.opt_d.zero_grad()
         d["total"].backward()
         tr.opt_d.step()
     with torch.no_grad():
         z_real = m.encode(x, L)
-    g = m.forward_generator(c, z_real, rng=tr.rng)
+    g = m.forward_generator(c, z_real, rng=tr.rng, w=cfg)
     tr.opt_g.zero_grad()
     g["total"].backward()
     tr.opt_g.step()
 
 
-def generate_rate(tr: TwoStageTrainer, reference: bool, n: int) -> float:
+def generate_rate(tr: LatentWGANTraining, reference: bool, n: int) -> float:
     m = tr.model.eval()
     c = tr.data.train.C[:n]
     gen = torch.Generator().manual_seed(0)
@@ -118,14 +116,14 @@ def generate_rate(tr: TwoStageTrainer, reference: bool, n: int) -> float:
 def measure(data, reference: bool, iters: int, warmup: int, n_gen: int) -> dict:
     # The design's literal expander: autoregressive LSTM, 128 hidden, 2 layers.
     overrides = dict(expand_type="lstm", expander_hidden_dim=128, expander_num_layers=2) if reference else {}
-    cfg = get_config("default", max_seq_len=data.train.max_len, batch_size=64, **overrides)
+    cfg = run_config("latent_wgan", "default", max_seq_len=data.train.max_len, batch_size=64, **overrides)
     with tempfile.TemporaryDirectory() as run:
-        tr = TwoStageTrainer(cfg, data, run, tensorboard=False, progress=False)
+        tr = Trainer(cfg, data, run, tensorboard=False, progress=False).training
         s1 = stage1_rate(tr, reference, iters, warmup)
         s2, cache_s = stage2_rate(tr, reference, iters, warmup)
         gen = generate_rate(tr, reference, n_gen)
     out = {"stage1_it_s": round(s1, 3), "stage2_it_s": round(s2, 3), "generate_traj_s": round(gen, 1),
-           "expand_type": cfg.expand_type}
+           "expand_type": cfg.arch.expand_type}
     if not reference:
         out["stage2_summary_cache_s"] = round(cache_s, 2)
     return out
