@@ -10,7 +10,7 @@ import numpy as np
 
 from ..config import parse_overrides
 from ..data.directory import load_split
-from ..metrics.plots import compare_paths
+from ..figures.quicklook import compare_paths
 from ..models.latent_wgan.config import get_config
 from ..serving.export import describe, write_samples
 from ..serving.sampler import TrajectorySampler

@@ -248,7 +248,7 @@ class TwoStageTrainer:
     def _tb_trajectories(self, tag: str, it: int, generated: bool, n: int = 12) -> None:
         """Real vs reconstructed (stage 1) or generated (stage 2) pixel paths, as a TensorBoard image."""
         from ..data.features import NormalizationParams, features_to_paths
-        from ..metrics.plots import paths_figure
+        from ..figures.quicklook import paths_figure
 
         ds, params = self.data.val or self.data.train, NormalizationParams.from_dict(self.data.normalization)
         x, c, L = ds.batch(torch.arange(min(n, len(ds))))
