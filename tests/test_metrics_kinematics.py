@@ -12,7 +12,7 @@ from trajsynth.data.embedded import load_embedded_segments
 from trajsynth.data.preprocess import PreprocessConfig, preprocess
 from trajsynth.data.synthetic import minimum_jerk_path
 from trajsynth.metrics.base import REGISTRY
-from trajsynth.metrics.detector import detector_from_features, feature_matrix, kinematic_detector
+from trajsynth.metrics.detector import MedianLogScaler, detector_from_features, feature_matrix, kinematic_detector
 from trajsynth.metrics.distribution import wasserstein1
 from trajsynth.metrics.kinematics import (
     FEATURES,
@@ -272,6 +272,15 @@ def test_detector_is_deterministic(real_paths):
     fake = feats * np.array([1, 1.1] + [1] * (len(FEATURES) - 2))
     a, b = detector_from_features(feats, fake, seed=3), detector_from_features(feats, fake, seed=3)
     assert a == b
+    assert detector_from_features(feats, fake, seed=4) != a  # the seed picks the folds
+
+
+def test_log_scaler_divides_by_training_medians_of_positive_values():
+    x = np.array([[1.0, 10.0, -3.0], [3.0, 20.0, 0.0], [5.0, 0.0, 2.0]])
+    scaler = MedianLogScaler((0, 1)).fit(x)
+    np.testing.assert_allclose(scaler.scale_, [3.0, 15.0])  # the 0 in column 1 is not positive: left out
+    np.testing.assert_allclose(scaler.transform(np.array([[6.0, -1.0, 7.0]])), [[np.log1p(2.0), 0.0, 7.0]])
+    np.testing.assert_array_equal(MedianLogScaler().fit_transform(x), x)
 
 
 def test_detector_refuses_bad_input():

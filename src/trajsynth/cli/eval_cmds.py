@@ -128,11 +128,14 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _plots(real, fake, out: Path, seed: int, show: bool = False) -> list[Path]:
-    from ..metrics.visualize import visualize_all
+    from ..data.sets import TrajectorySet
+    from ..figures import visualize_all
 
     if real.paths is None or fake.paths is None:
         raise ValueError("figures need pixel paths for both sets (a data directory with paths_*.npz)")
-    paths = visualize_all((real.X, real.L, real.paths), (fake.X, fake.L, fake.paths), out, seed=seed, show=show)
+    sets = [TrajectorySet(s.X, s.L, s.C, s.paths, s.distance_px, name)
+            for s, name in ((real, "real"), (fake, "generated"))]
+    paths = visualize_all(*sets, out, seed=seed, show=show)
     for p in paths:
         print(f"  figure {p}")
     return paths

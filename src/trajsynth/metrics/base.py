@@ -11,6 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..data.sets import check_sequences as check_sequences  # re-exported: metrics validate with it
+
 
 @dataclass(frozen=True)
 class MetricInfo:
@@ -61,28 +63,3 @@ class Repeated:
 
     def __str__(self) -> str:
         return f"{self.mean:.4f} ± {self.std:.4f}"
-
-
-def check_sequences(X, L, name: str) -> tuple[np.ndarray, np.ndarray]:
-    """Validate padded sequences; returns (X (N, T, F) float32 with zeroed padding, L (N,) int64).
-
-    Raises ValueError naming ``name`` on a wrong shape, an empty set, lengths outside [1, T] or
-    not whole numbers, or NaN / Inf on a valid step (padding content is ignored).
-    """
-    X = np.asarray(X, dtype=np.float32)
-    L_raw = np.asarray(L)
-    if X.ndim != 3:
-        raise ValueError(f"{name}: X must be (N, T, F), got shape {X.shape}")
-    if L_raw.ndim != 1 or len(L_raw) != len(X):
-        raise ValueError(f"{name}: L must be (N,) with N = {len(X)}, got shape {L_raw.shape}")
-    if X.shape[0] == 0 or X.shape[1] == 0 or X.shape[2] == 0:
-        raise ValueError(f"{name}: empty input, X has shape {X.shape}")
-    if not np.issubdtype(L_raw.dtype, np.number) or not np.all(np.isfinite(L_raw)) or np.any(L_raw != np.round(L_raw)):
-        raise ValueError(f"{name}: lengths must be whole numbers")
-    L = L_raw.astype(np.int64)
-    if L.min() < 1 or L.max() > X.shape[1]:
-        raise ValueError(f"{name}: lengths must lie in [1, T = {X.shape[1]}], got {L.min()}..{L.max()}")
-    valid = np.arange(X.shape[1])[None, :] < L[:, None]  # (N, T)
-    if not np.all(np.isfinite(X[valid])):
-        raise ValueError(f"{name}: X holds NaN or Inf on valid steps")
-    return np.where(valid[:, :, None], X, 0.0).astype(np.float32), L

@@ -1,4 +1,7 @@
-"""Figures of real vs generated trajectories (headless: files only, never a window)."""
+"""A quick look at real vs generated paths and speed profiles (headless: files only, never a window).
+
+Used for TensorBoard images during training and the quickstart plot.
+"""
 
 from __future__ import annotations
 
