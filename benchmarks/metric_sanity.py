@@ -22,10 +22,10 @@ from pathlib import Path
 import numpy as np
 
 from trajsynth.data.timeseries import load_benchmark
+from trajsynth.evaluation.sources import real_set
 from trajsynth.metrics.discriminative import discriminative_score
 from trajsynth.metrics.distribution import sequence_mmd
 from trajsynth.metrics.predictive import predictive_score
-from trajsynth.evaluation.sources import real_set
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "datasets"
 

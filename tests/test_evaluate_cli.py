@@ -12,9 +12,9 @@ import torch
 from trajsynth.cli.main import main
 from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
 from trajsynth.data.synthetic import synthetic_segments
-from trajsynth.metrics.base import REGISTRY
 from trajsynth.evaluation.literature import PUBLISHED, results_table, run_benchmark
 from trajsynth.evaluation.suite import QUICK
+from trajsynth.metrics.base import REGISTRY
 
 MAX_LEN = 40
 

@@ -10,8 +10,8 @@ from trajsynth.blocks.mlp import CRITIC_TYPES, GENERATOR_TYPES
 from trajsynth.blocks.pooling import POOL_TYPES
 from trajsynth.config import ConfigError
 from trajsynth.models.latent_wgan.config import PRESETS, LatentWGANArch
-from trajsynth.models.registry import run_config
 from trajsynth.models.latent_wgan.model import LatentWGAN
+from trajsynth.models.registry import run_config
 
 T = 12
 

@@ -112,7 +112,8 @@ def _settings(a: argparse.Namespace):
     from ..tuning.space import load_space
 
     settings = OptunaConfig(
-        family=a.family, data_dir=a.data_dir, out_dir=a.out, storage=a.storage, study_name=a.study_name, preset=a.preset,
+        family=a.family, data_dir=a.data_dir, out_dir=a.out, storage=a.storage, study_name=a.study_name,
+        preset=a.preset,
         overrides=parse_overrides(a.set), space_file=a.space, mode=a.mode, seed=a.seed,
         min_coverage=a.min_coverage, collapse_coverage=a.collapse_coverage, eval_samples=a.eval_samples,
         disc_iterations=a.disc_iterations,

@@ -8,22 +8,17 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.directory import load_split
 from ..models.base import has_embedding
 from ..serving.sampler import TrajectorySampler
-from .suite import Embed, EvalSet
+from ..data.sets import TrajectorySet
+from .suite import Embed
 
 SAMPLE_KEYS = ("X", "L", "C", "distance_px", "paths_points", "paths_offsets")
 
 
-def real_set(data_dir: str | Path, split: str, n: int | None = None, seed: int = 0) -> EvalSet:
+def real_set(data_dir: str | Path, split: str, n: int | None = None, seed: int = 0) -> TrajectorySet:
     """Up to n trajectories of one split, drawn without replacement with ``seed``."""
-    s = load_split(data_dir, split)
-    if len(s) == 0:
-        raise ValueError(f"{data_dir}: split {split!r} is empty")
-    idx = _pick(len(s), n, seed)
-    paths = [s.path(int(i)).astype(np.float64) for i in idx] if s.offsets[-1] > 0 else None
-    return EvalSet(s.X[idx], s.L[idx], s.C[idx], paths)
+    return TrajectorySet.from_split(data_dir, split, n, seed)
 
 
 def _pick(N: int, n: int | None, seed: int) -> np.ndarray:
@@ -32,7 +27,7 @@ def _pick(N: int, n: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(N, n, replace=False))
 
 
-def samples_set(path: str | Path, n: int | None = None, seed: int = 0) -> EvalSet:
+def samples_set(path: str | Path, n: int | None = None, seed: int = 0) -> TrajectorySet:
     """An exported samples file (``export-samples`` format), checked key by key."""
     path = Path(path)
     if not path.is_file():
@@ -54,16 +49,15 @@ def samples_set(path: str | Path, n: int | None = None, seed: int = 0) -> EvalSe
                          f"paths_offsets {off.shape}, paths_points {a['paths_points'].shape})")
     paths = [a["paths_points"][off[i] : off[i + 1]].astype(np.float64) for i in range(N)]
     try:
-        full = EvalSet(a["X"], a["L"], a["C"].reshape(-1), paths, a["distance_px"].reshape(-1))
+        full = TrajectorySet(a["X"], a["L"], a["C"].reshape(-1), paths, a["distance_px"].reshape(-1))
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
     return full.subset(_pick(N, n, seed))
 
 
-def checkpoint_set(sampler: TrajectorySampler, real: EvalSet, seed: int = 0) -> EvalSet:
+def checkpoint_set(sampler: TrajectorySampler, real: TrajectorySet, seed: int = 0) -> TrajectorySet:
     """One generated trajectory per real one, for the real one's condition (distance)."""
-    g = sampler.generate(len(real), seed=seed, conditions=np.asarray(real.C, np.float32))
-    return EvalSet(g.X, g.L, g.C, [p.astype(np.float64) for p in g.paths], g.distance_px)
+    return sampler.generate(len(real), seed=seed, conditions=np.asarray(real.C, np.float32))
 
 
 def checkpoint_embed(sampler: TrajectorySampler) -> Embed | None:

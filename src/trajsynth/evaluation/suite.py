@@ -19,7 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..utils.parallel import process_map
-from ..metrics.base import Repeated, check_sequences
+from ..data.sets import TrajectorySet
+from ..metrics.base import Repeated
 from ..metrics.context_fid import SeriesEncoder, context_fid
 from ..metrics.detector import kinematic_detector
 from ..metrics.discriminative import discriminative_score
@@ -28,30 +29,6 @@ from ..metrics.kinematics import kinematics_report
 from ..metrics.predictive import predictive_score
 
 Embed = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (X (N, T, F), L (N,)) → (N, D)
-
-
-@dataclass
-class EvalSet:
-    """Trajectories in both representations; ``distance_px`` is the requested distance of generated ones."""
-
-    X: np.ndarray  # (N, T, F) normalised features, zero past each length
-    L: np.ndarray  # (N,) lengths
-    C: np.ndarray | None = None  # (N,) normalised conditions
-    paths: list[np.ndarray] | None = None  # N arrays (L_i, 3): t_ms, x_px, y_px from (0, 0, 0)
-    distance_px: np.ndarray | None = None  # (N,)
-
-    def __post_init__(self) -> None:
-        self.X, self.L = check_sequences(self.X, self.L, "evaluation set")
-        if self.paths is not None and len(self.paths) != len(self.X):
-            raise ValueError(f"{len(self.paths)} paths for {len(self.X)} sequences")
-
-    def __len__(self) -> int:
-        return len(self.L)
-
-    def subset(self, idx: np.ndarray) -> EvalSet:
-        pick = lambda a: None if a is None else a[idx]
-        paths = None if self.paths is None else [self.paths[i] for i in idx]
-        return EvalSet(self.X[idx], self.L[idx], pick(self.C), paths, pick(self.distance_px))
 
 
 @dataclass
@@ -99,7 +76,7 @@ FULL = Budget()
 QUICK = Budget(disc=300, pred=500, encoder=60)  # smoke tests only: not comparable with full reports
 
 
-def evaluate(real: EvalSet, fake: EvalSet, reference: EvalSet | None = None, embed: Embed | None = None,
+def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet | None = None, embed: Embed | None = None,
              seed: int = 0, repeats: int = 3, budget: Budget = FULL, workers: int | None = None,
              log=lambda s: None) -> SuiteResult:
     """Every metric of ``fake`` against ``real``.
@@ -196,7 +173,7 @@ def _latent(res, real, fake, ref, embed: Embed, seed) -> None:
         res.reference["coverage"], res.reference["density"] = float(cd["coverage"]), float(cd["density"])
 
 
-def _condition(res, fake: EvalSet) -> None:
+def _condition(res, fake: TrajectorySet) -> None:
     end = np.array([np.hypot(*p[-1, 1:]) for p in fake.paths])  # (N,) generated end distance
     for k, v in condition_error(fake.distance_px, end).items():
         res.put(k, v)

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import numpy as np
 
+from ..data.sets import TrajectorySet
 from ..utils.atomic import save_npz
-from .sampler import Generated
 
 
-def write_samples(path: str | Path, g: Generated) -> Path:
+def write_samples(path: str | Path, g: TrajectorySet) -> Path:
     """X (N, T, 8), L, C, distance_px, paths_points (P, 3) + paths_offsets (N+1,); never overwrites."""
     path = Path(path)
     if path.suffix != ".npz":
@@ -23,7 +23,7 @@ def write_samples(path: str | Path, g: Generated) -> Path:
     return path
 
 
-def describe(g: Generated) -> str:
+def describe(g: TrajectorySet) -> str:
     end = np.array([np.hypot(*p[-1, 1:]) for p in g.paths])
     rel = np.abs(end - g.distance_px) / g.distance_px
     dur = np.array([p[-1, 0] for p in g.paths])

@@ -2,27 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
-
 from torch import nn
 
 from ..data.features import NormalizationParams, condition_to_distance, distance_to_condition, features_to_paths
+from ..data.sets import TrajectorySet
 from ..models.checkpoint import CheckpointError, build_model, is_complete, load_checkpoint
-
-
-@dataclass
-class Generated:
-    """A batch of generated trajectories in both representations."""
-
-    X: np.ndarray  # (n, T, 8) float32 normalised features, zero past each length
-    L: np.ndarray  # (n,) int64 lengths
-    C: np.ndarray  # (n,) float32 normalised conditions
-    distance_px: np.ndarray  # (n,) requested start-to-end distances
-    paths: list[np.ndarray]  # n arrays (L_i, 3): t_ms, x_px, y_px from (0, 0, 0)
 
 
 class TrajectorySampler:
@@ -60,7 +48,7 @@ class TrajectorySampler:
         return distance_to_condition(d, self.params).astype(np.float32)
 
     def generate(self, n: int, distance_px=None, seed: int | None = None,
-                 conditions: np.ndarray | None = None) -> Generated:
+                 conditions: np.ndarray | None = None) -> TrajectorySet:
         """n trajectories; the same seed gives the same output."""
         if n < 1:
             raise ValueError(f"n must be >= 1, got {n}")
@@ -74,7 +62,7 @@ class TrajectorySampler:
             xs.append(x.numpy()), ls.append(L.numpy())
         X, L = np.concatenate(xs).astype(np.float32), np.concatenate(ls).astype(np.int64)
         paths = features_to_paths(X, C, L, self.params)
-        return Generated(X, L, C, condition_to_distance(C, self.params), paths)
+        return TrajectorySet(X, L, C, paths, condition_to_distance(C, self.params), name="generated")
 
     def sample(self, n: int, distance_px=None, seed: int | None = None) -> list[np.ndarray]:
         """n pixel paths, each (L_i, 3) = (t_ms, x_px, y_px) starting at (0, 0, 0)."""
