@@ -18,11 +18,13 @@ an overshoot and three corrections, say) survive.
   starts and ends, as shares of the motion time (the start is negative when it began
   before the first event), from the speed peak (see :func:`_primary`).
 * ``pre_reach`` / ``primary_reach``: distance covered along the start→end axis
-  when the primary starts and ends, relative to D (above 1: an overshoot).
+  when the primary starts and ends, relative to D (above 1: an overshoot);
+  ``primary_offset``: the signed perpendicular offset where the primary ends,
+  relative to D, which the corrections then remove.
 * ``overshoot``: furthest along-axis point beyond the end, relative to D (≥ 0).
 * ``lateral``: signed perpendicular offset of the point furthest from the
-  start→end line, relative to D (the path's curvature); ``lateral_time``: when
-  it is reached, as a share of the motion time.
+  start→end line, relative to D (the path's curvature); ``lateral_at``: how far
+  along the axis it lies, relative to D.
 """
 
 from __future__ import annotations
@@ -33,11 +35,11 @@ from ...data.features import pad_paths
 from ...metrics.kinematics import fitts_regression, kinematic_features
 
 RECORD_FIELDS = ("motion_ratio", "first_ms", "last_ms", "angle", "submovements", "primary_start", "primary_end",
-                 "pre_reach", "primary_reach", "overshoot", "lateral", "lateral_time")
+                 "pre_reach", "primary_reach", "primary_offset", "overshoot", "lateral", "lateral_at")
 MINJERK_PEAK = 1.875  # peak speed of a minimum-jerk reach, relative to its mean speed (amplitude / duration)
 PRIMARY_MIN_MS = 20.0  # shortest primary submovement measured (about one logger tick)
 PRIMARY_ITERATIONS = 4  # fixed-point steps of the primary's duration (converges in 2-3 on SapiMouse)
-LATERAL_TIME_RANGE = (0.05, 0.95)  # keeps both halves of the lateral bump at a finite slope
+LATERAL_AT_RANGE = (0.05, 0.95)  # keeps both halves of the lateral bump at a finite slope
 
 
 def padded_paths(paths: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -101,9 +103,10 @@ def _axis_frame(P: np.ndarray, L: np.ndarray) -> tuple[np.ndarray, np.ndarray, n
     return distance, np.arctan2(end[:, 1], end[:, 0]), along, perp
 
 
-def _primary(t: np.ndarray, along: np.ndarray, kin: dict[str, np.ndarray], first: np.ndarray,
+def _primary(t: np.ndarray, along: np.ndarray, perp: np.ndarray, kin: dict[str, np.ndarray], first: np.ndarray,
              motion: np.ndarray, distance: np.ndarray) -> tuple[np.ndarray, ...]:
-    """Primary submovement of each movement: start, end (shares of the motion time), along-axis reach before and after.
+    """Primary submovement of each movement: start, end (shares of the motion time), along-axis reach before and
+    after, and the perpendicular offset where it ends (all relative to D).
 
     A minimum-jerk reach of amplitude A and duration T peaks at 1.875·A/T halfway through,
     so around the measured speed peak the primary lasts T = 1.875·A/v_peak, where A is the
@@ -122,7 +125,8 @@ def _primary(t: np.ndarray, along: np.ndarray, kin: dict[str, np.ndarray], first
     end = np.where(still, 1.0, np.clip((peak + duration / 2 - first) / safe, start + 0.05, 1.0))
     before = np.where(still, 0.0, np.clip(before, -0.5, 0.9))
     after = np.where(still, 1.0, np.clip(after, before + 0.05, 3.0))
-    return start, end, before, after
+    offset = np.where(still, 0.0, _interp_rows(t, perp, t[:, 1] + end * motion))
+    return start, end, before, after, np.clip(offset, -3.0, 3.0)
 
 
 def movement_records(P: np.ndarray, L: np.ndarray, width_px: float, max_submovements: int
@@ -135,13 +139,12 @@ def movement_records(P: np.ndarray, L: np.ndarray, width_px: float, max_submovem
     motion = t[rows, L - 2] - t[:, 1]  # 0 for a single motion event
     a, b = fitts_fit(distance, motion, width_px)
     kin = kinematic_features([P[i, :n] for i, n in enumerate(L)])
-    primary = _primary(t, along, kin, first, motion, distance)
+    primary = _primary(t, along, perp, kin, first, motion, distance)
     widest = np.argmax(np.abs(perp), axis=1)  # (N,) point furthest from the start→end line
-    lateral_time = np.where(motion > 0, (t[rows, widest] - t[:, 1]) / np.where(motion > 0, motion, 1.0), 0.5)
     table = np.column_stack([
         motion / fitts_predict(distance, a, b, width_px), first, last, angle,
         np.clip(kin["submovements"], 1, max_submovements), *primary, np.clip(along.max(1) - 1, 0.0, 3.0),
-        perp[rows, widest], np.clip(lateral_time, *LATERAL_TIME_RANGE),
+        perp[rows, widest], np.clip(along[rows, widest], *LATERAL_AT_RANGE),
     ])  # (N, F)
     return table, distance, (a, b)
 
