@@ -14,14 +14,24 @@ from pathlib import Path
 
 from ..utils.atomic import write_bytes, write_text
 
-SCORE_ATTRS = ("recon_mse", "direct_mse", "latent_rel_err", "mmd", "disc", "coverage", "density", "best_iteration")
+NOT_SCORES = ("run_dir", "checkpoint", "pruned_reason")
 
 
 def objective_names(study) -> list[str]:
-    stage = study.user_attrs.get("identity", {}).get("stage")
-    pareto = len(study.directions) > 1
-    names = {1: ["recon_mse", "latent_rel_err"], 2: ["mmd", "disc"]}.get(stage, ["value0", "value1"])
-    return names if pareto else names[:1]
+    """The objectives the study was created with (its identity), e.g. recon_mse and latent_rel_err."""
+    names = list(study.user_attrs.get("identity", {}).get("objectives") or [])
+    names = names or [f"value{i}" for i in range(len(study.directions))]
+    return names if len(study.directions) > 1 else names[:1]
+
+
+def score_attrs(study) -> list[str]:
+    """Every numeric score a trial recorded (user attributes), in first-seen order."""
+    seen: dict[str, None] = {}
+    for t in study.trials:
+        for k, v in t.user_attrs.items():
+            if k not in NOT_SCORES and isinstance(v, (int, float)):
+                seen.setdefault(k)
+    return list(seen)
 
 
 def best_trials(study) -> list:
@@ -65,12 +75,13 @@ def trials_csv(study) -> str:
     names = objective_names(study)
     buf = io.StringIO()
     w = csv.writer(buf)
-    w.writerow(["trial", "state", *names, *params, *SCORE_ATTRS, "duration_s", "pruned_reason", "checkpoint"])
+    scores = score_attrs(study)
+    w.writerow(["trial", "state", *names, *params, *scores, "duration_s", "pruned_reason", "checkpoint"])
     for t in study.trials:
         values = list(t.values) if t.values and len(t.values) == len(names) else [""] * len(names)
         dur = t.duration.total_seconds() if t.duration else ""
         w.writerow([t.number, t.state.name, *values, *(t.params.get(p, "") for p in params),
-                    *(t.user_attrs.get(a, "") for a in SCORE_ATTRS), dur, t.user_attrs.get("pruned_reason", ""),
+                    *(t.user_attrs.get(a, "") for a in scores), dur, t.user_attrs.get("pruned_reason", ""),
                     t.user_attrs.get("checkpoint", "")])
     return buf.getvalue()
 

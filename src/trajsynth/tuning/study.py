@@ -53,7 +53,8 @@ class StudyManager:
 
     def identity(self, objective: PhaseObjective) -> dict:
         s = self.settings
-        return {"family": s.family, "phase": objective.phase, "mode": s.mode, "preset": s.preset,
+        return {"family": s.family, "phase": objective.phase, "objectives": list(objective.objectives),
+                "mode": s.mode, "preset": s.preset,
                 "overrides": s.overrides, "space": space_to_dict(objective.space),
                 "init_checkpoint": objective.checkpoint_path}
 

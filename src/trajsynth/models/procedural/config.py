@@ -12,8 +12,6 @@ from dataclasses import dataclass, field
 
 from ...config import ConfigError
 
-FAMILY = "procedural"
-
 
 @dataclass
 class ProceduralConfig:
