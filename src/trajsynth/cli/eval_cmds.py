@@ -85,23 +85,15 @@ def _out_dir(a: argparse.Namespace, prefix: str) -> Path:
 
 def _sets(a: argparse.Namespace):
     """(real, fake, reference, embed, description) from the command's inputs."""
-    from ..evaluation.sources import checkpoint_embed, checkpoint_set, real_set, samples_set
-    from ..serving.sampler import TrajectorySampler
+    from ..evaluation.sources import evaluation_inputs
 
     want = 1 if a.samples else 2
     if len(a.inputs) != want:
         usage = "--samples FILE.npz DATA_DIR" if a.samples else "CKPT DATA_DIR"
         raise ValueError(f"expected {usage}, got {len(a.inputs)} positional argument(s)")
-    data_dir = Path(a.inputs[-1])
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"data directory {data_dir} does not exist")
-    real = real_set(data_dir, a.split, a.n, a.seed)
-    ref_split = "train" if a.split != "train" else "val"
-    reference = real_set(data_dir, ref_split, len(real), a.seed + 1)
-    if a.samples:
-        return real, samples_set(a.samples, a.n, a.seed), reference, None, f"samples {a.samples}"
-    sampler = TrajectorySampler.from_checkpoint(a.inputs[0])
-    return real, checkpoint_set(sampler, real, a.seed), reference, checkpoint_embed(sampler), a.inputs[0]
+    e = evaluation_inputs(a.inputs[-1], a.split, a.n, a.seed, checkpoint=None if a.samples else a.inputs[0],
+                          samples=a.samples)
+    return e.real, e.fake, e.reference, e.embed, e.source
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
@@ -128,14 +120,12 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
 
 
 def _plots(real, fake, out: Path, seed: int, show: bool = False) -> list[Path]:
-    from ..data.sets import TrajectorySet
     from ..figures import visualize_all
 
     if real.paths is None or fake.paths is None:
         raise ValueError("figures need pixel paths for both sets (a data directory with paths_*.npz)")
-    sets = [TrajectorySet(s.X, s.L, s.C, s.paths, s.distance_px, name)
-            for s, name in ((real, "real"), (fake, "generated"))]
-    paths = visualize_all(*sets, out, seed=seed, show=show)
+    real.name, fake.name = "real", "generated"
+    paths = visualize_all(real, fake, out, seed=seed, show=show)
     for p in paths:
         print(f"  figure {p}")
     return paths

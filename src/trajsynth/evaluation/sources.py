@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -66,3 +67,29 @@ def checkpoint_embed(sampler: TrajectorySampler) -> Embed | None:
     if not has_embedding(model):
         return None
     return lambda X, L: model.embed(torch.as_tensor(X), torch.as_tensor(L)).numpy()
+
+
+@dataclass
+class EvaluationInputs:
+    real: TrajectorySet  # the split evaluated against
+    fake: TrajectorySet  # generated (for the real set's conditions) or read from a samples file
+    reference: TrajectorySet  # real trajectories of another split: the real-vs-real values
+    embed: Embed | None  # the model's own latent space, if it has one
+    source: str  # what was evaluated, for reports
+
+
+def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None = 2000, seed: int = 0,
+                      checkpoint: str | Path | None = None, samples: str | Path | None = None) -> EvaluationInputs:
+    """The sets of one evaluation: a checkpoint's generations or a samples file, against a data directory."""
+    if (checkpoint is None) == (samples is None):
+        raise ValueError("evaluate either a checkpoint or a samples file")
+    data_dir = Path(data_dir)
+    if not data_dir.is_dir():
+        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    real = real_set(data_dir, split, n, seed)
+    reference = real_set(data_dir, "train" if split != "train" else "val", len(real), seed + 1)
+    if samples is not None:
+        return EvaluationInputs(real, samples_set(samples, n, seed), reference, None, f"samples {samples}")
+    sampler = TrajectorySampler.from_checkpoint(checkpoint)
+    return EvaluationInputs(real, checkpoint_set(sampler, real, seed), reference, checkpoint_embed(sampler),
+                            str(checkpoint))
