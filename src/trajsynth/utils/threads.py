@@ -1,0 +1,101 @@
+"""How many threads torch uses: a policy, so that concurrent jobs never oversubscribe the cores.
+
+The networks here are small: a training step is a few hundred small kernels, generation is a
+few. Two processes that each spin torch's default team of threads on the same cores slow each
+other down 3–10× (OpenMP threads busy-wait for their team), while one thread per process loses
+little. So:
+
+* **inference** (``sample``, ``path``, ``generate``, export, serving) runs on one intra-op
+  thread: its batches are small, and a second thread only adds synchronisation;
+* **training** takes the cores that are free when it starts (measured from ``/proc/stat`` over
+  a tenth of a second; all cores where that cannot be read), divided among the workers that start
+  together (tuning ``--jobs``, torchrun ranks on one machine);
+* ``--threads N`` (every command), then ``TRAJSYNTH_THREADS``, then ``OMP_NUM_THREADS`` override
+  the policy, in that order.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+ENV = "TRAJSYNTH_THREADS"
+
+
+def cores() -> int:
+    """Cores this process may run on (its CPU affinity, e.g. under taskset or a container quota)."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except (AttributeError, OSError):
+        return max(1, os.cpu_count() or 1)
+
+
+def _cpu_times() -> tuple[int, int] | None:
+    """(busy, total) jiffies of all CPUs from /proc/stat, or None where it cannot be read."""
+    try:
+        with open("/proc/stat") as f:
+            fields = [int(v) for v in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def free_cores(window_s: float = 0.1) -> int:
+    """Cores not busy with other work right now (at least 1)."""
+    a = _cpu_times()
+    time.sleep(window_s)
+    b = _cpu_times()
+    n = cores()
+    if a is None or b is None or b[1] <= a[1]:
+        return n
+    busy_share = (b[0] - a[0]) / (b[1] - a[1])  # of all the machine's CPUs
+    machine = os.cpu_count() or n
+    busy = busy_share * machine  # cores' worth of other work
+    return max(1, min(n, round(machine - busy)))
+
+
+def override() -> int | None:
+    """The thread count a user set: TRAJSYNTH_THREADS, else OMP_NUM_THREADS; None if neither."""
+    for name in (ENV, "OMP_NUM_THREADS"):
+        raw = os.environ.get(name, "").strip()
+        if raw:
+            try:
+                n = int(raw)
+            except ValueError:
+                raise ValueError(f"{name}={raw!r} must be a whole number of threads") from None
+            if n < 1:
+                raise ValueError(f"{name}={raw!r} must be >= 1")
+            return n
+    return None
+
+
+def training_threads(workers: int = 1) -> int:
+    """Threads of one training process among ``workers`` that start together."""
+    return override() or max(1, free_cores() // max(1, workers))
+
+
+def inference_threads() -> int:
+    return override() or 1
+
+
+def set_threads(n: int) -> None:
+    import torch
+
+    if n != torch.get_num_threads():
+        torch.set_num_threads(n)
+
+
+@contextmanager
+def using_threads(n: int) -> Iterator[None]:
+    """Run a block with ``n`` intra-op threads, then restore the previous count."""
+    import torch
+
+    before = torch.get_num_threads()
+    set_threads(n)
+    try:
+        yield
+    finally:
+        set_threads(before)
