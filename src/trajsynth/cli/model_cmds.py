@@ -11,10 +11,12 @@ from ..config import parse_overrides, to_dict
 from ..data.directory import load_split
 from ..data.embedded import embedded_data_dir
 from ..data.train_data import load_train_data
+from ..models.base import StepContext
 from ..models.checkpoint import build_model, load_checkpoint
 from ..models.registry import DEFAULT_FAMILY, family_names, get_family
 from ..serving.export import describe, write_samples
 from ..serving.sampler import TrajectorySampler
+from ..training import distributed
 from ..training.loop import Trainer, TrainingDiverged
 from ..training.runs import new_run_dir
 from ..training.setup import build_run_config, continuing_config, load_continuable, user_values
@@ -90,36 +92,48 @@ def _values(a: argparse.Namespace) -> dict:
     return user_values(a.config, parse_overrides(a.set))
 
 
-def _data_dir(a: argparse.Namespace) -> Path:
+def _data_dir(a: argparse.Namespace, ctx: StepContext) -> Path:
     if a.data_dir:
         return Path(a.data_dir)
-    print("no DATA_DIR given: using the embedded SapiMouse sample", file=sys.stderr)
-    return embedded_data_dir()
+    if ctx.is_main:
+        print("no DATA_DIR given: using the embedded SapiMouse sample", file=sys.stderr)
+    with distributed.local_main_first(ctx):  # one process per machine builds the cached copy
+        return embedded_data_dir()
 
 
-def _run_kw(a: argparse.Namespace) -> dict:
-    return dict(tensorboard=not a.no_tensorboard, progress=not a.quiet)
+def _run_kw(a: argparse.Namespace, ctx: StepContext) -> dict:
+    return dict(tensorboard=not a.no_tensorboard, progress=not a.quiet, ctx=ctx)
 
 
 def _train(a: argparse.Namespace, family: str, init: str | None, until: str | None) -> int:
-    data = load_train_data(_data_dir(a), a.quality_filter_z)
-    if init:
-        ckpt = load_continuable(init, family)
-        run_cfg = continuing_config(ckpt, init, a.preset, _values(a), data.train.max_len)
-        run = new_run_dir(a.out)
-        print(f"run folder: {run} (continuing from {init})")
-        tr = Trainer.continue_from(ckpt, run_cfg, data, run, **_run_kw(a))
-    else:
-        run_cfg = build_run_config(family, a.preset, _values(a), data.train.max_len)
-        run = new_run_dir(a.out)
-        print(f"run folder: {run}")
-        tr = Trainer(run_cfg, data, run, **_run_kw(a))
+    with distributed.session() as ctx:  # one process, or one rank of a torchrun launch
+        data = load_train_data(_data_dir(a, ctx), a.quality_filter_z)
+        if init:
+            ckpt = load_continuable(init, family)
+            run_cfg = continuing_config(ckpt, init, a.preset, _values(a), data.train.max_len)
+            run = distributed.agree_run_dir(a.out, ctx)
+            distributed.say(ctx, f"run folder: {run} (continuing from {init})")
+            tr = Trainer.continue_from(ckpt, run_cfg, data, run, **_run_kw(a, ctx))
+        else:
+            run_cfg = build_run_config(family, a.preset, _values(a), data.train.max_len)
+            run = distributed.agree_run_dir(a.out, ctx)
+            distributed.say(ctx, f"run folder: {run}")
+            tr = Trainer(run_cfg, data, run, **_run_kw(a, ctx))
+        return _fit(tr, until)
+
+
+def _fit(tr: Trainer, until: str | None = None) -> int:
+    """Train on every rank from rank 0's weights; 0 once all ranks are done, 1 if training diverged."""
+    ctx = tr.ctx
+    distributed.broadcast_module(tr.model, ctx)
     try:
         path = tr.train(until)
     except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
+        # No barrier: this rank leaves, and torchrun stops the others.
+        distributed.error(ctx, str(e))
         return 1
-    print(f"done: {path}")
+    distributed.barrier(ctx)
+    distributed.say(ctx, f"done: {path}")
     return 0
 
 
@@ -136,21 +150,17 @@ def cmd_train_stage2(a: argparse.Namespace) -> int:
 
 
 def cmd_resume(a: argparse.Namespace) -> int:
+    """Every rank loads the same checkpoint: its state does not depend on the number of processes."""
     ckpt = load_checkpoint(a.checkpoint)
     d = a.data_dir or ckpt.get("data", {}).get("data_dir")
     if not d or not Path(d).is_dir():
         raise FileNotFoundError(f"data directory {d!r} of this checkpoint is not available; pass --data-dir")
-    data = load_train_data(d)
-    run = new_run_dir(a.out)
-    print(f"run folder: {run} (resuming {a.checkpoint})")
-    tr = Trainer.from_checkpoint(a.checkpoint, data, run, **_run_kw(a))
-    try:
-        path = tr.train()
-    except TrainingDiverged as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 1
-    print(f"done: {path}")
-    return 0
+    with distributed.session() as ctx:
+        data = load_train_data(d)
+        run = distributed.agree_run_dir(a.out, ctx)
+        distributed.say(ctx, f"run folder: {run} (resuming {a.checkpoint})")
+        tr = Trainer.from_checkpoint(a.checkpoint, data, run, **_run_kw(a, ctx))
+        return _fit(tr)
 
 
 def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:

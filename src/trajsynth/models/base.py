@@ -71,11 +71,17 @@ class Phase:
 
 @dataclass
 class StepContext:
-    """What a phase step needs to know about the process it runs in (one process by default)."""
+    """What a phase step needs to know about the process it runs in (one process by default).
+
+    Under ``torchrun`` (``trajsynth.training.distributed``) ``sync_grads`` averages the gradients
+    of the given parameters over the ranks (call it after ``backward()``, before clipping and the
+    optimiser step) and ``average`` the loop's logged numbers, so every rank decides alike.
+    """
 
     rank: int = 0
     world_size: int = 1
     sync_grads: Callable[[list[nn.Parameter]], None] = field(default=lambda params: None)
+    average: Callable[[dict[str, float]], dict[str, float]] = field(default=lambda values: values)
 
     @property
     def is_main(self) -> bool:

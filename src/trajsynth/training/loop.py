@@ -173,7 +173,8 @@ class Trainer:
             bar.update(1)
             it = st["iteration"]
             if it % cfg.log_interval == 0 or it == phase.total:
-                mean = {k: float(np.mean([w[k] for w in window])) for k in window[0]}
+                # Averaged over the ranks: each saw other batches, and all must agree on convergence.
+                mean = self.ctx.average({k: float(np.mean([w[k] for w in window])) for k in window[0]})
                 self._log(phase, it, mean, len(window) / (time.perf_counter() - t0), bar)
                 window.clear()
                 t0 = time.perf_counter()

@@ -112,27 +112,38 @@ class LatentWGAN(nn.Module):
     # ----- stage 2 ----------------------------------------------------------
     def forward_discriminator(self, z_real: torch.Tensor, condition: torch.Tensor,
                               lengths: torch.Tensor | None = None, rng: torch.Generator | None = None,
-                              w: LatentWGANTrain | None = None) -> dict:
-        """Critic losses. ``z_real`` is a summary (B, S), or a sequence (B, T, F) when lengths are given."""
+                              w: LatentWGANTrain | None = None, noise: torch.Tensor | None = None,
+                              alpha: torch.Tensor | None = None) -> dict:
+        """Critic losses. ``z_real`` is a summary (B, S), or a sequence (B, T, F) when lengths are given.
+
+        ``noise`` (B, noise_dim) and the penalty's ``alpha`` (B, 1) may be drawn by the caller
+        (in this order, as drawn here otherwise); what is not given comes from ``rng``.
+        """
         w = w or LatentWGANTrain()
         if lengths is not None:
             with torch.no_grad():
                 z_real = self.encode(z_real, lengths)
-        noise = torch.randn(z_real.size(0), self.cfg.noise_dim, device=z_real.device, generator=rng)
+        if noise is None:
+            noise = torch.randn(z_real.size(0), self.cfg.noise_dim, device=z_real.device, generator=rng)
         with torch.no_grad():
             z_fake = self.generator(noise, condition)
         scores = self.critic(torch.cat([z_real, z_fake]), condition.repeat(2, 1))  # real and fake in one pass
         d_real, d_fake = scores.chunk(2)
         # The penalty gets its own pass: double backward through a merged batch costs more than it saves.
-        gp = gradient_penalty(self.critic, z_real, z_fake, condition, rng)
+        gp = gradient_penalty(self.critic, z_real, z_fake, condition, rng, alpha)
         loss_w = critic_loss(d_real, d_fake)
         return {"total": loss_w + w.lambda_gp * gp, "wasserstein": -loss_w.detach(), "gp": gp.detach()}
 
     def forward_generator(self, condition: torch.Tensor, z_real: torch.Tensor | None = None,
-                          rng: torch.Generator | None = None, w: LatentWGANTrain | None = None) -> dict:
-        """Generator losses: adversarial, feature matching on ``z_real``, condition guard."""
+                          rng: torch.Generator | None = None, w: LatentWGANTrain | None = None,
+                          noise: torch.Tensor | None = None) -> dict:
+        """Generator losses: adversarial, feature matching on ``z_real``, condition guard.
+
+        ``noise`` (B, noise_dim) may be drawn by the caller, else it comes from ``rng``.
+        """
         cfg, w = self.cfg, w or LatentWGANTrain()
-        noise = torch.randn(condition.size(0), cfg.noise_dim, device=condition.device, generator=rng)
+        if noise is None:
+            noise = torch.randn(condition.size(0), cfg.noise_dim, device=condition.device, generator=rng)
         z_fake = self.generator(noise, condition)
         losses = {"adv": generator_loss(self.critic(z_fake, condition))}
         total = losses["adv"]

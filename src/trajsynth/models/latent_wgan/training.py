@@ -3,7 +3,9 @@
 Every random draw comes from state that is saved in checkpoints (the per-epoch batch order of
 stage 1 is a function of (seed, epoch) and the position in the epoch; stage 2 draws from one
 ``torch.Generator``), so a run resumed from any checkpoint ends with the same weights as the same
-run left alone.
+run left alone. Under ``torchrun`` every rank holds the same state: stage 1 deals each rank its own
+batches of one order, stage 2 makes one draw of indices and noise for all ranks and each keeps its
+slice (see ``_share``).
 """
 
 from __future__ import annotations
@@ -173,20 +175,39 @@ class LatentWGANTraining(FamilyTraining):
         idx = torch.randint(len(self.data.train), (B * world,), generator=self.rng)
         return idx[self.ctx.rank * B : (self.ctx.rank + 1) * B]
 
+    def _share(self, draw, *shape: int) -> torch.Tensor:
+        """This rank's rows of one ``draw`` (torch.randn or torch.rand) of world_size × shape[0] rows.
+
+        Noise is drawn like the indices: every rank makes the same draw from the shared generator and
+        keeps its slice, so ranks train on different noise while ``self.rng`` stays one state, equal
+        on all ranks and in the checkpoint rank 0 writes (a checkpoint resumes under any process
+        count). With one process this is exactly the draw the model would make from ``self.rng``.
+        """
+        B, world, r = shape[0], self.ctx.world_size, self.ctx.rank
+        return draw(B * world, *shape[1:], generator=self.rng)[r * B : (r + 1) * B]
+
+    def _critic_step(self, z_all: torch.Tensor, c_all: torch.Tensor) -> dict:
+        m, cfg = self.model, self.cfg
+        idx = self._sample_idx()
+        noise = self._share(torch.randn, len(idx), m.cfg.noise_dim)
+        alpha = self._share(torch.rand, len(idx), 1)  # the gradient penalty's mixing weights
+        d = m.forward_discriminator(z_all[idx], c_all[idx], w=cfg, noise=noise, alpha=alpha)
+        guard_finite(d)
+        self.opt_d.zero_grad(set_to_none=True)
+        d["total"].backward()
+        self.ctx.sync_grads(list(m.critic.parameters()))
+        self.opt_d.step()
+        return d
+
     def stage2_step(self) -> dict:
         z_all, c_all = self.real_summaries()
         m, cfg = self.model, self.cfg
         m.critic.train(), m.generator.train()
         for _ in range(cfg.n_critic):
-            idx = self._sample_idx()
-            d = m.forward_discriminator(z_all[idx], c_all[idx], rng=self.rng, w=cfg)
-            guard_finite(d)
-            self.opt_d.zero_grad(set_to_none=True)
-            d["total"].backward()
-            self.ctx.sync_grads(list(m.critic.parameters()))
-            self.opt_d.step()
+            d = self._critic_step(z_all, c_all)
         idx = self._sample_idx()
-        g = m.forward_generator(c_all[idx], z_all[idx], rng=self.rng, w=cfg)
+        noise = self._share(torch.randn, len(idx), m.cfg.noise_dim)
+        g = m.forward_generator(c_all[idx], z_all[idx], w=cfg, noise=noise)
         guard_finite(g)
         self.opt_g.zero_grad(set_to_none=True)
         g["total"].backward()
