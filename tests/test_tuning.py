@@ -271,3 +271,13 @@ def test_collapse_guard_stops_a_pareto_stage2_trial(tmp_path):
         assert t.user_attrs["pruned_reason"].startswith("collapse guard at iteration 20 (coverage")
         assert t.system_attrs["constraints:coverage"] > 0.0  # infeasible: coverage below 0.5
         assert Path(t.user_attrs["checkpoint"]).is_file()  # a pruned trial keeps its best weights too
+
+
+def test_jobs_share_the_trials_between_worker_processes(tmp_path):
+    out = tmp_path / "out"
+    assert main(["tune", "--n-trials", "4", "--jobs", "2", "--out", str(out), *TINY1]) == 0
+    study = _load(out, "trajsynth_stage1")
+    assert [t.number for t in study.trials] == [0, 1, 2, 3] and set(_states(study)) == {"COMPLETE"}
+    done = [line for line in (out / "optuna.log").read_text().splitlines() if ") done:" in line]
+    pids = {line.split("pid=")[1].split()[0] for line in done}
+    assert len(done) == 4 and len(pids) == 2  # two worker processes, each ran its share

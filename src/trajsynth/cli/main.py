@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
+from ..utils.threads import ENV
 from . import data_cmds, eval_cmds, model_cmds, tune_cmds
 from .errors import CliError
 
@@ -20,7 +22,21 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in COMMANDS:
         module.register(sub)
+    for command in sub.choices.values():
+        command.add_argument("--threads", type=_threads, metavar="N",
+                             help=f"torch threads (default: 1 for generation, the free cores for training; "
+                                  f"also ${ENV}, then $OMP_NUM_THREADS)")
     return parser
+
+
+def _threads(raw: str) -> int:
+    try:
+        n = int(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
+    if n < 1:
+        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
+    return n
 
 
 def _version() -> str:
@@ -34,6 +50,19 @@ def _version() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    before = os.environ.get(ENV)
+    if getattr(args, "threads", None):  # the policy functions (and worker processes) read it from here
+        os.environ[ENV] = str(args.threads)
+    try:
+        return _run(args)
+    finally:  # main() may be called again in the same process (tests, notebooks)
+        if before is None:
+            os.environ.pop(ENV, None)
+        else:
+            os.environ[ENV] = before
+
+
+def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
     except CliError as e:

@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("--family", default=DEFAULT_FAMILY, choices=family_names(), help=f"model family (default: {DEFAULT_FAMILY})")
     add("--phase", metavar="PHASE", help="phase to search, or 'all' (default: the family's first phase)")
     add("--stage", choices=["1", "2", "both"], help="the first, second or all phases (latent_wgan: stage1, stage2)")
-    add("--n-trials", type=int, metavar="N", help="trials to run in this call (per worker)")
+    add("--n-trials", type=int, metavar="N", help="trials to run in this call (shared among its --jobs)")
+    add("--jobs", type=int, default=1, metavar="J", help="worker processes of this call, on one storage, the free "
+                                                          "cores shared between them (default: 1)")
     add("--timeout", type=float, metavar="S", help="stop starting trials after this many seconds")
     add("--data-dir", metavar="DIR", help="processed data directory (default: the embedded SapiMouse sample)")
     add("--out", default="tuning", metavar="DIR", help="output folder: optuna.db, optuna.log, checkpoints/, "
@@ -84,6 +86,8 @@ def cmd_tune(a: argparse.Namespace) -> int:
         return _analyze(a)
     if a.n_trials is None and a.timeout is None:
         raise CliError("give --n-trials N (or --timeout S)")
+    if a.jobs < 1:
+        raise CliError(f"--jobs must be >= 1, got {a.jobs}")
     if a.n_trials is not None and a.n_trials < 1:
         raise CliError("--n-trials must be >= 1")
     phase = _phase(a)
@@ -129,7 +133,7 @@ def _search(a: argparse.Namespace, phase: str) -> int:
     settings = _settings(a)
     manager = StudyManager(settings)
     data = manager.load_data()
-    progress = dict(timeout=a.timeout, progress=sys.stderr.isatty())  # a bar on a terminal, not in logs
+    progress = dict(timeout=a.timeout, progress=sys.stderr.isatty(), jobs=a.jobs)  # a bar on a terminal only
     if phase == "all":
         studies = manager.run_all(data, a.n_trials, a.init, **progress)
     else:

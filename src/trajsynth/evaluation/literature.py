@@ -29,6 +29,7 @@ from ..data.train_data import TrainData
 from ..models.registry import family_names, run_config
 from ..training.loop import Trainer
 from ..utils.parallel import process_map
+from ..utils.threads import free_cores
 from ..metrics.base import Repeated
 from ..metrics.context_fid import SeriesEncoder, context_fid
 from ..metrics.discriminative import discriminative_score
@@ -64,14 +65,14 @@ class BenchmarkResult:
 
 
 def train_unconditional(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, run_dir: str,
-                        progress: bool = False) -> Trainer:
+                        progress: bool = False, threads: int | None = None) -> Trainer:
     """Every phase of a family on windows X (N, T, F) in [0, 1] (one constant condition); checkpoints to run_dir."""
     N, T, F = X.shape
     run = run_config(family, preset, feature_dim=F, max_seq_len=T, seed=seed, **overrides)
     x = torch.as_tensor(2 * X - 1, dtype=torch.float32)  # [0, 1] → the model's [-1, 1]
     ds = TrajectoryDataset(x, np.zeros(N, np.float32), np.full(N, T, np.int64))
     data = TrainData(train=ds, val=None, normalization={}, data_dir="<benchmark windows>")
-    trainer = Trainer(run, data, run_dir, tensorboard=False, progress=progress)
+    trainer = Trainer(run, data, run_dir, tensorboard=False, progress=progress, threads=threads)
     trainer.train()
     return trainer
 
@@ -106,11 +107,9 @@ def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget 
 def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, budget: Budget,
              threads: int | None = None) -> dict[str, float]:
     """Train one model and score it; runs in a worker process when runs go in parallel."""
-    if threads:
-        torch.set_num_threads(threads)
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trajsynth-bench-") as run_dir:  # checkpoints are not kept
-        trainer = train_unconditional(family, X, preset, overrides, seed, run_dir)
+        trainer = train_unconditional(family, X, preset, overrides, seed, run_dir, threads=threads)
         fake = sample_windows(trainer, len(X), seed)
     out = score_windows(X, fake, seed, budget)
     return {**out, "seconds": time.perf_counter() - t0}
@@ -156,7 +155,7 @@ def _runs(family, X, preset, overrides, seeds, budget, jobs, dataset, log) -> li
             out.append(_one_run(family, X, preset, overrides, s, budget))
             report(i, out[-1])
         return out
-    threads = max(1, (os.cpu_count() or 1) // jobs)
+    threads = max(1, free_cores() // jobs)
     out = process_map(partial(_one_run, family, X, preset, overrides, budget=budget, threads=threads), seeds, jobs)
     for i, r in enumerate(out):
         report(i, r)

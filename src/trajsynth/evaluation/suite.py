@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..utils.parallel import process_map
+from ..utils.threads import free_cores
 from ..data.sets import TrajectorySet
 from ..metrics.base import Repeated
 from ..metrics.context_fid import SeriesEncoder, context_fid
@@ -88,7 +89,7 @@ def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet 
     workers: processes for the post-hoc classifiers and predictors (default: one per CPU
         core, at most 4); each runs one thread, as these small networks run best.
     """
-    workers = workers or min(4, os.cpu_count() or 1)
+    workers = workers or min(4, free_cores())
     res = SuiteResult()
     timed = _Timer(res, log)
     encoder = SeriesEncoder(input_dims=real.X.shape[2])

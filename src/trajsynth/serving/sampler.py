@@ -11,14 +11,16 @@ from torch import nn
 from ..data.features import NormalizationParams, condition_to_distance, distance_to_condition, features_to_paths
 from ..data.sets import TrajectorySet
 from ..models.checkpoint import CheckpointError, build_model, is_complete, load_checkpoint
+from ..utils.threads import inference_threads, using_threads
 
 
 class TrajectorySampler:
     """Any family's model with the data scaling it was trained on: generation in pixels."""
 
     def __init__(self, model: nn.Module, params: NormalizationParams, condition_quantiles, batch: int = 4096,
-                 family: str = "?"):
+                 family: str = "?", threads: int | None = None):
         self.model, self.params, self.batch, self.family = model.eval(), params, batch, family
+        self.threads = threads or inference_threads()
         self.condition_quantiles = np.asarray(condition_quantiles, np.float64)
 
     @classmethod
@@ -56,10 +58,11 @@ class TrajectorySampler:
         C = conditions.astype(np.float32) if conditions is not None else self.conditions_for(n, distance_px, rng)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         xs, ls = [], []
-        for s in range(0, n, self.batch):
-            c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)  # (b, condition_dim)
-            x, L = self.model.generate(len(c), c, rng=gen)
-            xs.append(x.numpy()), ls.append(L.numpy())
+        with using_threads(self.threads):  # small batches: one thread by default (utils/threads)
+            for s in range(0, n, self.batch):
+                c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)  # (b, condition_dim)
+                x, L = self.model.generate(len(c), c, rng=gen)
+                xs.append(x.numpy()), ls.append(L.numpy())
         X, L = np.concatenate(xs).astype(np.float32), np.concatenate(ls).astype(np.int64)
         paths = features_to_paths(X, C, L, self.params)
         return TrajectorySet(X, L, C, paths, condition_to_distance(C, self.params), name="generated")

@@ -9,6 +9,7 @@ family's optimiser and random state and torch's global RNG are all in every chec
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -30,6 +31,7 @@ from ..models.checkpoint import (
 )
 from ..models.registry import RunConfig, get_family
 from ..utils.atomic import write_text
+from ..utils.threads import set_threads, training_threads
 from .runs import MetricsLog
 from .tensorboard import TensorBoardLog
 
@@ -45,13 +47,16 @@ def _phase_label(name: str) -> str:
 
 class Trainer:
     def __init__(self, run: RunConfig, data: TrainData, run_dir: str | Path, tensorboard: bool = True,
-                 progress: bool = True, log_lines: bool = True, ctx: StepContext | None = None):
+                 progress: bool = True, log_lines: bool = True, ctx: StepContext | None = None,
+                 threads: int | None = None):
         fam = get_family(run.family)
         max_len = getattr(run.arch, "max_seq_len", data.train.max_len)
         if data.train.max_len != max_len:
             raise ValueError(f"data has max_seq_len {data.train.max_len} but the config says {max_len}")
         self.run, self.family, self.data, self.run_dir = run, fam, data, Path(run_dir)
         self.cfg, self.ctx = run.train, ctx or StepContext()
+        # The thread policy: the free cores, shared by the processes of this machine (torchrun ranks).
+        set_threads(threads or training_threads(workers=int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
         self.progress, self.log_lines = progress, log_lines and self.ctx.is_main
         torch.manual_seed(run.train.seed)
         self.model = fam.model_cls(run.arch)

@@ -16,6 +16,9 @@ from pathlib import Path
 from ..config import ConfigError
 from ..data.train_data import TrainData, load_train_data
 from ..models.registry import get_family
+from ..utils.parallel import process_map
+from ..utils.threads import ENV as THREADS_ENV
+from ..utils.threads import free_cores, override
 from .config import OptunaConfig
 from .objectives import PhaseObjective
 from .space import baselines, check_space, space_to_dict
@@ -103,18 +106,31 @@ class StudyManager:
 
     # ----- running ----------------------------------------------------------
     def optimize(self, objective: PhaseObjective, n_trials: int | None, name: str | None = None,
-                 timeout: float | None = None, progress: bool = False):
+                 timeout: float | None = None, progress: bool = False, jobs: int = 1):
+        """Run ``n_trials`` more trials (in all), in this process or in ``jobs`` worker processes."""
         if not objective.space:
             raise ConfigError(f"{self.settings.family} has nothing to search in phase {objective.phase} (empty space)")
         name = name or self.settings.name_for(objective.phase)
         check_space(objective.space, objective.base, f"{objective.phase} search space")
         self.check_trial_folders(objective.phase, name)
-        study = self.study(objective, name)
-        log.info("study %s (%s): %d trials so far, running %s more", name, redact(self.settings.storage_url),
-                 len(study.trials), n_trials)
+        study = self.study(objective, name)  # created (baselines queued) before any worker starts
+        log.info("study %s (%s): %d trials so far, running %s more in %d process(es)", name,
+                 redact(self.settings.storage_url), len(study.trials), n_trials, jobs)
+        if jobs > 1:
+            self._parallel(objective, name, n_trials, timeout, jobs)
+            return self.study(objective, name)
         study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,), gc_after_trial=True,
                        show_progress_bar=progress and n_trials is not None)
         return study
+
+    def _parallel(self, objective: PhaseObjective, name: str, n_trials: int | None, timeout: float | None,
+                  jobs: int) -> None:
+        """``jobs`` spawned workers on the same storage, the free cores shared out between them."""
+        threads = override() or max(1, free_cores() // jobs)
+        shares = [None] * jobs if n_trials is None else [n_trials // jobs + (i < n_trials % jobs) for i in range(jobs)]
+        work = [(self.settings, objective.phase, objective.checkpoint_path, name, k, timeout, threads)
+                for k in shares if k != 0]
+        process_map(_worker, work, len(work))
 
     def run_all(self, data: TrainData, n_trials: int, init: str | None = None, **kw) -> list:
         """A study per phase, each starting from the best trial of the one before. Returns the studies."""
@@ -133,6 +149,18 @@ class StudyManager:
         from ..data.embedded import embedded_data_dir
 
         return load_train_data(self.settings.data_dir or embedded_data_dir())
+
+
+def _worker(task: tuple) -> None:
+    """One search worker process: load the study and run its share of the trials."""
+    import os
+
+    settings, phase, init, name, n_trials, timeout, threads = task
+    os.environ[THREADS_ENV] = str(threads)  # each trial's trainer takes this many threads
+    manager = StudyManager(settings)
+    objective = PhaseObjective(settings, manager.load_data(), phase, init)
+    study = manager.study(objective, name)
+    study.optimize(objective, n_trials=n_trials, timeout=timeout, catch=(Exception,), gc_after_trial=True)
 
 
 def best_checkpoint(study) -> tuple[int, str]:
