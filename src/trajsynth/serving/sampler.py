@@ -82,16 +82,28 @@ class TrajectorySampler:
         start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
         target = end - start
         dist = float(np.hypot(*target))
-        p = self.sample(1, dist, seed)[0]
+        p = self._orientable(dist, seed)
         g = p[-1, 1:]
         g_len = float(np.hypot(*g))
-        if g_len == 0:
-            raise RuntimeError("generated trajectory ends at its start; cannot orient it")
         rot = np.arctan2(target[1], target[0]) - np.arctan2(g[1], g[0])
         R = (dist / g_len) * np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
         xy = p[:, 1:] @ R.T + start
         xy[-1] = end  # remove float rounding from the end point
         return np.column_stack([p[:, 0], xy])
+
+
+    def _orientable(self, dist: float, seed: int | None, tries: int = 8) -> np.ndarray:
+        """A path for ``dist`` whose end differs from its start (else it has no direction to rotate).
+
+        A faithful model almost never returns one that ends where it started; a poorly trained one
+        may, and then the next seeds are tried.
+        """
+        for k in range(tries):
+            p = self.sample(1, dist, seed if seed is None or k == 0 else seed + 7919 * k)[0]
+            if np.hypot(*p[-1, 1:]) > 0:
+                return p
+        raise RuntimeError(f"all {tries} generated trajectories end at their start; the model cannot be oriented "
+                           "(is it trained?)")
 
 
 def load(path: str | Path) -> TrajectorySampler:
