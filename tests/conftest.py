@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from trajsynth.data.preprocess import PreprocessConfig, preprocess
+from trajsynth.data.preprocess import PreprocessConfig, build_data_dir, preprocess
 from trajsynth.data.raw import BUTTONS, STATES, EventLog
 from trajsynth.data.synthetic import synthetic_segments, write_sapimouse_log
 
@@ -150,3 +150,19 @@ def small_data_dir(tmp_path_factory) -> Path:
     raw = write_raw_dir(base / "raw", n=200, seed=5, n_users=6)
     preprocess(raw, base / "data", PreprocessConfig(), workers=1, progress=False)
     return base / "data"
+
+
+MODEL_MAX_LEN = 40  # sequence length of ``model_data_dir``
+
+
+@pytest.fixture(scope="session")
+def model_data_dir(tmp_path_factory) -> Path:
+    """A processed data dir (max_seq_len 40) of 300 synthetic movements of 6 users, for model tests.
+
+    Shared by many tests: never modify it in place (copy it first).
+    """
+    out = tmp_path_factory.mktemp("model_data") / "data"
+    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
+    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MODEL_MAX_LEN, long_policy="resample"), {},
+                   overwrite=False)
+    return out

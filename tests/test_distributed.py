@@ -13,8 +13,6 @@ import torch
 
 import trajsynth
 from trajsynth.cli.main import main
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.checkpoint import load_checkpoint
 from trajsynth.models.latent_wgan.model import AUTOENCODER_PARTS
@@ -27,11 +25,8 @@ TINY = ["--preset", "tiny", "--set", "stage1_threshold=0", *RUN_ARGS]
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synthetic") / "data"
-    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
-    return out
+def data_dir(model_data_dir) -> Path:
+    return model_data_dir
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:

@@ -12,8 +12,6 @@ import torch
 import trajsynth
 from trajsynth.cli.main import main
 from trajsynth.config import ConfigError
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.base import TrajectoryModel
 from trajsynth.models.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
@@ -25,11 +23,8 @@ MAX_LEN = 40
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("families") / "data"
-    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
-    return out
+def data_dir(model_data_dir) -> Path:
+    return model_data_dir
 
 
 @pytest.fixture(scope="module")

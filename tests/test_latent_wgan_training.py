@@ -12,8 +12,6 @@ import torch
 import trajsynth
 from trajsynth.cli.main import main
 from trajsynth.data.loading import TrajectoryDataset
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import TrainData, load_train_data
 from trajsynth.models.checkpoint import CheckpointError, load_checkpoint
 from trajsynth.models.registry import run_config
@@ -23,11 +21,8 @@ MAX_LEN = 40
 
 
 @pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("synthetic") / "data"
-    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
-    return out
+def data_dir(model_data_dir) -> Path:
+    return model_data_dir
 
 
 def tiny_cfg(**kw):
