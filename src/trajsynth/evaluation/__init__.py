@@ -1,0 +1,1 @@
+"""Evaluation of models and samples: the metric suite, where evaluated sets come from, reports, literature benchmarks."""
