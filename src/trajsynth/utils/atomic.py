@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -31,6 +32,12 @@ def _umask() -> int:
 
 # mkstemp creates 0600 files; finished outputs get the usual permissions (0666 less the umask).
 FILE_MODE = 0o666 & ~_umask()
+
+# Test hook: with TRAJSYNTH_TEST_SLOW_WRITES=SECONDS in the environment every atomic write pauses that long
+# between its complete temporary file and the rename, so that a test can kill a process inside a write.
+# Unset (always, outside tests) it changes nothing.
+SLOW_WRITES_ENV = "TRAJSYNTH_TEST_SLOW_WRITES"
+
 
 class WriteError(OSError):
     """An output that cannot be written; ``str()`` is ``cannot write PATH: REASON``."""
@@ -58,6 +65,12 @@ def make_folder(folder: str | os.PathLike) -> None:
     folder.mkdir(parents=True, exist_ok=True)
 
 
+def _test_pause() -> None:
+    seconds = os.environ.get(SLOW_WRITES_ENV)
+    if seconds:
+        time.sleep(float(seconds))
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; rename it over ``path`` on success.
@@ -75,6 +88,7 @@ def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
         with writing(path):
             os.chmod(tmp_path, FILE_MODE)
         yield tmp_path
+        _test_pause()
         with writing(path):
             os.replace(tmp_path, path)
     finally:
