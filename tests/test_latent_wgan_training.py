@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import pickle
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +15,7 @@ import trajsynth
 from trajsynth.cli.main import main
 from trajsynth.data.loading import TrajectoryDataset
 from trajsynth.data.train_data import TrainData, load_train_data
-from trajsynth.models.checkpoint import CheckpointError, load_checkpoint
+from trajsynth.models.checkpoint import CheckpointError, load_checkpoint, newest_checkpoint
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer, TrainingDiverged
 
@@ -142,6 +144,28 @@ def test_cli_modes(data_dir, tmp_path, capsys):
     assert main(["train-stage2", str(data_dir), "--stage1-checkpoint", str(s1), *tiny,
                  "--set", "latent_dim=9"]) == 2
     assert "mismatch" in capsys.readouterr().err
+
+
+def test_newest_checkpoint_goes_by_progress_not_names_or_times(data_dir, tmp_path, capsys):
+    run = tmp_path / "run"
+    Trainer(tiny_cfg(), load_train_data(data_dir), run, tensorboard=False, progress=False).train()
+    (run / "zz_broken.pt").write_bytes(b"cut short")  # unreadable: passed over
+    shutil.copy(run / "stage1_iter10.pt", run / "zz_copy.pt")  # last by name, early by progress
+    os.utime(run / "stage1_iter10.pt", (4e9, 4e9))  # newest by time
+    assert newest_checkpoint(run).name == "final.pt"
+    (run / "final.pt").unlink()
+    assert newest_checkpoint(run).name == "stage2_final.pt"
+    (run / "stage2_final.pt").unlink()
+    assert newest_checkpoint(run).name == "stage2_iter10.pt"
+    out = tmp_path / "resumed"
+    assert main(["resume", str(run), "--out", str(out), "--no-tensorboard", "--quiet"]) == 0
+    assert f"(resuming {run / 'stage2_iter10.pt'})" in capsys.readouterr().out
+    assert load_checkpoint(next(out.glob("run_*")) / "final.pt")["trainer_state"]["complete"]
+    for p in run.glob("*.pt"):
+        if p.name != "zz_broken.pt":
+            p.unlink()
+    assert main(["resume", str(run)]) == 2
+    assert capsys.readouterr().err == f"error: {run} holds no readable checkpoint (*.pt)\n"
 
 
 def test_stage1_stops_at_convergence_only_after_min_iterations(data_dir, tmp_path):

@@ -12,7 +12,7 @@ from ..data.directory import load_split
 from ..data.embedded import embedded_data_dir
 from ..data.train_data import load_train_data
 from ..models.base import StepContext
-from ..models.checkpoint import build_model, load_checkpoint
+from ..models.checkpoint import build_model, load_checkpoint, newest_checkpoint
 from ..models.registry import DEFAULT_FAMILY, family_names, get_family
 from ..serving.export import describe, write_samples
 from ..serving.sampler import TrajectorySampler
@@ -44,8 +44,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_train_stage2)
     p = sub.add_parser("resume", help="continue a run from any checkpoint (any phase)",
                        description="Continue training from a checkpoint with its optimiser, scheduler and RNG "
-                                   "state; writes into a new run folder.")
-    p.add_argument("checkpoint")
+                                   "state; writes into a new run folder. Given a run folder, resumes from its "
+                                   "checkpoint that got furthest (by phase and iteration).")
+    p.add_argument("checkpoint", help="a checkpoint file, or a run folder (its furthest readable checkpoint)")
     p.add_argument("--data-dir", help="data directory (default: the one stored in the checkpoint)")
     _add_run_args(p)
     p.set_defaults(func=cmd_resume)
@@ -151,15 +152,16 @@ def cmd_train_stage2(a: argparse.Namespace) -> int:
 
 def cmd_resume(a: argparse.Namespace) -> int:
     """Every rank loads the same checkpoint: its state does not depend on the number of processes."""
-    ckpt = load_checkpoint(a.checkpoint)
+    path = newest_checkpoint(a.checkpoint) if Path(a.checkpoint).is_dir() else Path(a.checkpoint)
+    ckpt = load_checkpoint(path)
     d = a.data_dir or ckpt.get("data", {}).get("data_dir")
     if not d or not Path(d).is_dir():
         raise FileNotFoundError(f"data directory {d!r} of this checkpoint is not available; pass --data-dir")
     with distributed.session() as ctx:
         data = load_train_data(d)
         run = distributed.agree_run_dir(a.out, ctx)
-        distributed.say(ctx, f"run folder: {run} (resuming {a.checkpoint})")
-        tr = Trainer.from_checkpoint(a.checkpoint, data, run, **_run_kw(a, ctx))
+        distributed.say(ctx, f"run folder: {run} (resuming {path})")
+        tr = Trainer.from_checkpoint(path, data, run, **_run_kw(a, ctx))
         return _fit(tr)
 
 

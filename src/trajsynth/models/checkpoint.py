@@ -57,6 +57,24 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
     return upgrade(ckpt)
 
 
+def newest_checkpoint(folder: str | Path) -> Path:
+    """The readable checkpoint of a run folder that got furthest: by phase, then iteration, then completion.
+
+    The order comes from each file's trainer state, not from names or times; unreadable files are passed over.
+    """
+    folder = Path(folder)
+    found = []
+    for path in sorted(folder.glob("*.pt")):
+        try:
+            st = load_checkpoint(path).get("trainer_state", {})
+        except CheckpointError:
+            continue
+        found.append(((st.get("phase", 0), st.get("iteration", 0), bool(st.get("complete"))), path))
+    if not found:
+        raise CheckpointError(f"{folder} holds no readable checkpoint (*.pt)")
+    return max(found)[1]
+
+
 # ----- models from checkpoints ---------------------------------------------------------------
 def checkpoint_family(ckpt: dict, path: str | Path) -> Family:
     """The family a checkpoint holds, checked against this build's version of it."""

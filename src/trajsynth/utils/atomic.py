@@ -1,17 +1,22 @@
 """Atomic file and directory writes: write to a temporary sibling, then rename.
 
 A crash (or Ctrl-C) mid-write therefore never leaves a half-written file under
-the final name, and readers see either the old content or the new one.
+the final name, and readers see either the old content or the new one. A write that fails (read-only
+folder, full disk, a file where a folder should be) raises :class:`WriteError`, which names the
+output, and leaves no temporary file behind; a process killed mid-write leaves at most a temporary
+file ``.<name>.<random>.tmp``, which no reader looks at and which may be deleted.
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import os
 import shutil
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -28,26 +33,71 @@ def _umask() -> int:
 # mkstemp creates 0600 files; finished outputs get the usual permissions (0666 less the umask).
 FILE_MODE = 0o666 & ~_umask()
 
+# Test hook: with TRAJSYNTH_TEST_SLOW_WRITES=SECONDS in the environment every atomic write pauses that long
+# between its complete temporary file and the rename, so that a test can kill a process inside a write.
+# Unset (always, outside tests) it changes nothing.
+SLOW_WRITES_ENV = "TRAJSYNTH_TEST_SLOW_WRITES"
+
+
+class WriteError(OSError):
+    """An output that cannot be written; ``str()`` is ``cannot write PATH: REASON``."""
+
+    def __str__(self) -> str:
+        return f"cannot write {self.filename}: {self.strerror}"
+
+
+@contextlib.contextmanager
+def writing(path: str | os.PathLike) -> Iterator[None]:
+    """Turn an ``OSError`` of the enclosed file-system calls into a :class:`WriteError` naming ``path``."""
+    try:
+        yield
+    except WriteError:
+        raise
+    except OSError as e:
+        raise WriteError(e.errno, e.strerror or str(e), str(path)) from e
+
+
+def make_folder(folder: str | os.PathLike) -> None:
+    """``mkdir -p``, where a file in the way is "Not a directory" (not mkdir's misleading "File exists")."""
+    folder = Path(folder)
+    if folder.exists() and not folder.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR), str(folder))
+    folder.mkdir(parents=True, exist_ok=True)
+
+
+def _test_pause() -> None:
+    seconds = os.environ.get(SLOW_WRITES_ENV)
+    if seconds:
+        time.sleep(float(seconds))
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike) -> Iterator[Path]:
-    """Yield a temporary path next to ``path``; rename it over ``path`` on success."""
+    """Yield a temporary path next to ``path``; rename it over ``path`` on success.
+
+    The temporary file is removed whatever happens in the block; failures of the folder, the
+    temporary file and the rename are :class:`WriteError`, those of the block pass through as they are.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with writing(path):
+        make_folder(path.parent)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp_path = Path(tmp)
-    os.chmod(tmp_path, FILE_MODE)
     try:
+        with writing(path):
+            os.chmod(tmp_path, FILE_MODE)
         yield tmp_path
-        os.replace(tmp_path, path)
+        _test_pause()
+        with writing(path):
+            os.replace(tmp_path, path)
     finally:
-        if tmp_path.exists():
-            tmp_path.unlink()
+        with contextlib.suppress(OSError):
+            tmp_path.unlink(missing_ok=True)
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    with atomic_path(path) as tmp:
+    with atomic_path(path) as tmp, writing(path):
         tmp.write_bytes(data)
 
 
@@ -86,8 +136,9 @@ def atomic_directory(path: str | os.PathLike, overwrite: bool = False) -> Iterat
             f"output directory {path} already exists and is not empty; "
             "choose a new path or pass --overwrite to replace it"
         )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
+    with writing(path):
+        make_folder(path.parent)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent))
     try:
         yield tmp
         if path.exists():
