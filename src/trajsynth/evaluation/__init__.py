@@ -1,1 +1,1 @@
-"""Evaluation of models and samples: the metric suite, where evaluated sets come from, reports, literature benchmarks."""
+"""Evaluation of models and samples: the metric suite, evaluated sets, reports, literature benchmarks."""

@@ -14,7 +14,6 @@ The flagship model is unconditional here: every window gets the same condition
 
 from __future__ import annotations
 
-import os
 import tempfile
 import time
 from dataclasses import dataclass, field
@@ -26,15 +25,15 @@ import torch
 from ..data.loading import TrajectoryDataset
 from ..data.timeseries import BENCHMARKS, load_benchmark
 from ..data.train_data import TrainData
-from ..models.registry import family_names, run_config
-from ..training.loop import Trainer
-from ..utils.parallel import process_map
-from ..utils.threads import free_cores
 from ..metrics.base import Repeated
 from ..metrics.context_fid import SeriesEncoder, context_fid
 from ..metrics.discriminative import discriminative_score
 from ..metrics.distribution import correlational_score
 from ..metrics.predictive import predictive_score
+from ..models.registry import family_names, run_config
+from ..training.loop import Trainer
+from ..utils.parallel import process_map
+from ..utils.threads import free_cores
 from .suite import FULL, Budget
 
 DATASETS = BENCHMARKS

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ..utils.atomic import write_text
 from ..metrics.base import REGISTRY
+from ..utils.atomic import write_text
 from .suite import SuiteResult
 
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.sets import TrajectorySet
 from ..models.base import has_embedding
 from ..serving.sampler import TrajectorySampler
-from ..data.sets import TrajectorySet
 from .suite import Embed
 
 SAMPLE_KEYS = ("X", "L", "C", "distance_px", "paths_points", "paths_offsets")

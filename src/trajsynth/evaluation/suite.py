@@ -11,23 +11,29 @@ generator would reach on this data, reported as ``ref_<key>``.
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..utils.parallel import process_map
-from ..utils.threads import free_cores
 from ..data.sets import TrajectorySet
 from ..metrics.base import Repeated
 from ..metrics.context_fid import SeriesEncoder, context_fid
 from ..metrics.detector import kinematic_detector
 from ..metrics.discriminative import discriminative_score
-from ..metrics.distribution import condition_error, correlational_score, coverage_density, length_distance, mmd_rbf, sequence_mmd
+from ..metrics.distribution import (
+    condition_error,
+    correlational_score,
+    coverage_density,
+    length_distance,
+    mmd_rbf,
+    sequence_mmd,
+)
 from ..metrics.kinematics import kinematics_report
 from ..metrics.predictive import predictive_score
+from ..utils.parallel import process_map
+from ..utils.threads import free_cores
 
 Embed = Callable[[np.ndarray, np.ndarray], np.ndarray]  # (X (N, T, F), L (N,)) → (N, D)
 
@@ -77,7 +83,8 @@ FULL = Budget()
 QUICK = Budget(disc=300, pred=500, encoder=60)  # smoke tests only: not comparable with full reports
 
 
-def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet | None = None, embed: Embed | None = None,
+def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet | None = None,
+             embed: Embed | None = None,
              seed: int = 0, repeats: int = 3, budget: Budget = FULL, workers: int | None = None,
              log=lambda s: None) -> SuiteResult:
     """Every metric of ``fake`` against ``real``.
