@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import data_cmds, eval_cmds, model_cmds, tune_cmds
-from .errors import CliError
+from .errors import EXPECTED, CliError, os_error_message
 
 COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds)
 
@@ -33,14 +33,18 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an expected failure (bad input, missing or unwritable file) is one line, exit 2."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except CliError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except EXPECTED as e:  # bad values and wrong types: ConfigError, CheckpointError, RawFormatError, ...
         print(f"error: {e}", file=sys.stderr)
+        return 2
+    except OSError as e:  # FileNotFoundError, FileExistsError, PermissionError, a full disk, ...
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
