@@ -290,3 +290,12 @@ def test_an_output_below_a_file(final, tmp_path, capsys):
     assert err_line(capsys) == f"error: cannot write to {blocker / 'runs'}: {blocker} is a file, not a folder"
     assert main(["generate", str(final), "--out", str(blocker / "s.npz")]) == 2
     assert err_line(capsys) == f"error: cannot write {blocker / 's.npz'}: {blocker} is a file, not a folder"
+
+
+def test_a_reader_that_stops_early_is_not_an_error(tmp_path):
+    """``trajsynth summarize | head -1``: the closed pipe ends the command quietly (status 141, as for SIGPIPE)."""
+    p = subprocess.Popen([sys.executable, "-m", "trajsynth", "summarize", "embedded", "--json"], cwd=tmp_path,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    p.stdout.close()  # the reader is gone before the first line
+    err = p.stderr.read().decode()
+    assert p.wait(timeout=120) == 141 and err == ""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 from ..utils.checks import WrongTypeError
@@ -35,3 +36,9 @@ def os_error_message(e: OSError) -> str:
         if blocking is not None:
             return f"cannot write to {path}: {blocking} is a file, not a folder"
     return f"{path}: {(e.strerror or 'failed').lower()}"
+
+
+def silence_stdout() -> None:
+    """Point stdout at /dev/null, so that flushing it at exit after a closed pipe prints nothing."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())

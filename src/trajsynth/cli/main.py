@@ -6,7 +6,7 @@ import argparse
 import sys
 
 from . import data_cmds, eval_cmds, model_cmds, tune_cmds
-from .errors import EXPECTED, CliError, os_error_message
+from .errors import EXPECTED, CliError, os_error_message, silence_stdout
 
 COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds)
 
@@ -43,6 +43,9 @@ def main(argv: list[str] | None = None) -> int:
     except EXPECTED as e:  # bad values and wrong types: ConfigError, CheckpointError, RawFormatError, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except BrokenPipeError:  # the reader stopped early (`trajsynth summarize | head`): nothing went wrong here
+        silence_stdout()
+        return 141
     except OSError as e:  # FileNotFoundError, FileExistsError, PermissionError, a full disk, ...
         print(f"error: {os_error_message(e)}", file=sys.stderr)
         return 2
