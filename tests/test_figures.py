@@ -203,3 +203,18 @@ def test_compare_paths_writes_one_png_in_place(sets, tmp_path):
     assert [p.name for p in out.parent.iterdir()] == ["paths.png"]  # no temporary file left
     fig = paths_figure(real.paths, fake.paths, n=5, fake_name="generated")
     assert [len(ax.lines) for ax in fig.axes] == [10, 10, 5, 5]  # 5 paths + 5 end markers, 5 speed curves
+
+
+def test_real_and_generated_panels_share_their_axis_limits(sets):
+    real, fake = sets
+    far = [np.column_stack([p[:, 0], 3 * p[:, 1], 3 * p[:, 2]]) for p in fake.paths]  # a wider spread than real
+    fig = paths_figure(real.paths, far, n=5)
+    fig.canvas.draw()
+    paths_real, paths_fake, speed_real, speed_fake = fig.axes
+    assert paths_real.get_xlim() == paths_fake.get_xlim() and paths_real.get_ylim() == paths_fake.get_ylim()
+    assert speed_real.get_xlim() == speed_fake.get_xlim() and speed_real.get_ylim() == speed_fake.get_ylim()
+    lo, hi = paths_fake.get_xlim()
+    xs = np.concatenate([p[:, 1] for p in far[:5]])
+    assert lo <= xs.min() and xs.max() <= hi  # the wider set fits
+    top, bottom = paths_real.get_ylim()
+    assert top > bottom  # y grows downwards, as on the screen

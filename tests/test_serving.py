@@ -55,6 +55,50 @@ def test_bad_requests_are_refused(sampler):
         sampler.generate(0)
 
 
+WRONG_VALUES = [  # (call, message): ValueError, the value is wrong
+    (lambda s: s.path(start=(100, 100), end=(100, 100)),
+     r"start and end coincide at \(100, 100\): a path needs a distance in \[10, 3000\] px"),
+    (lambda s: s.path(start=(1, 2, 3), end=(100, 100)), r"start must be two numbers \(x, y\), got \(1, 2, 3\)"),
+    (lambda s: s.path(start=(0, 0), end=[5]), r"end must be two numbers \(x, y\), got \[5\]"),
+    (lambda s: s.path(start=(float("nan"), 0), end=(100, 100)), r"start must be finite, got \(nan, 0\)"),
+    (lambda s: s.path(start=(0, 0), end=(np.inf, 100)), r"end must be finite, got \(inf, 100\)"),
+    (lambda s: s.path(start=(0, 0), end=(5000, 0)), r"start and end are 5000 px apart, outside the model's trained "
+                                                    r"range \[10, 3000\] px"),
+    (lambda s: s.sample(1, distance_px=np.nan), "distance_px must be finite, got nan"),
+    (lambda s: s.sample(3, distance_px=[100, 200]), r"distance_px must be one distance or n = 3 distances, got shape"),
+    (lambda s: s.sample(0), "n must be >= 1, got 0"),
+    (lambda s: s.sample(2, seed=-1), "seed must be >= 0, got -1"),
+]
+WRONG_TYPES = [  # (call, message): TypeError, the type is wrong
+    (lambda s: s.sample(2.5), "n must be an integer, got 2.5"),
+    (lambda s: s.sample(True), "n must be an integer, got True"),
+    (lambda s: s.sample(1, distance_px="400"), "distance_px must be a number or an array of numbers, got '400'"),
+    (lambda s: s.sample(2, seed=1.5), "seed must be an integer, got 1.5"),
+    (lambda s: s.path(start="ab", end=(1, 2)), r"start must be two numbers \(x, y\), got 'ab'"),
+    (lambda s: s.path(start=None, end=(1, 2)), r"start must be two numbers \(x, y\), got None"),
+]
+
+
+@pytest.mark.parametrize(("call", "message"), WRONG_VALUES)
+def test_wrong_values_are_value_errors_in_our_words(sampler, call, message):
+    with pytest.raises(ValueError, match=f"^{message}") as e:
+        call(sampler)
+    assert not isinstance(e.value, TypeError)
+
+
+@pytest.mark.parametrize(("call", "message"), WRONG_TYPES)
+def test_wrong_types_are_type_errors_in_our_words(sampler, call, message):
+    with pytest.raises(TypeError, match=f"^{message}$"):
+        call(sampler)
+
+
+def test_numpy_numbers_and_per_movement_distances_are_fine(sampler):
+    g = sampler.generate(np.int64(3), distance_px=np.array([100.0, 200, 300]), seed=np.int64(4))
+    assert np.allclose(g.distance_px, [100, 200, 300], rtol=1e-4)
+    p = sampler.path(np.array([10, 20]), [310.5, 20], seed=0)
+    assert np.array_equal(p[-1, 1:], [310.5, 20])
+
+
 def test_export_round_trip_and_never_overwrites(sampler, tmp_path):
     g = sampler.generate(20, seed=2)
     out = write_samples(tmp_path / "s.npz", g)

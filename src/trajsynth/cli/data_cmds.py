@@ -5,53 +5,54 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 
-from ..data.embedded import CITATION, embedded_data_dir
+from ..data.embedded import CITATION, embedded_data_dir, resolve_data_dir
 from ..data.preprocess import PreprocessConfig, preprocess
 from ..data.segment import SegmentConfig
 from ..data.summary import format_summary, summarize
 from ..data.validate import validate_data_dir
+from .options import add_command, add_count, add_seed
+
+DATA_DIR_HELP = "data directory, or 'embedded' (default: the embedded SapiMouse sample)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     _add_preprocess(sub)
-    p = sub.add_parser("validate-data", help="check a processed data directory (exit 0 valid, 1 invalid)",
-                       description="Check presence, shapes, dtypes, ranges, NaN/Inf, lengths, zero padding, "
-                                   "equal N across X/C/L and user-disjoint splits of a data directory.")
-    p.add_argument("data_dir", nargs="?", help="data directory (default: the embedded SapiMouse sample)")
+    p = add_command(sub, "validate-data", help="check a processed data directory (exit 0 valid, 1 invalid)",
+                    description="Check presence, shapes, dtypes, ranges, NaN/Inf, lengths, zero padding, "
+                                "equal N across X/C/L and user-disjoint splits of a data directory.")
+    p.add_argument("data_dir", nargs="?", help=DATA_DIR_HELP)
     p.set_defaults(func=cmd_validate)
-    p = sub.add_parser("summarize", help="counts, distance/duration statistics and batching report of a data dir")
-    p.add_argument("data_dir", nargs="?", help="data directory (default: the embedded SapiMouse sample)")
+    p = add_command(sub, "summarize", help="counts, distance/duration statistics and batching report of a data dir")
+    p.add_argument("data_dir", nargs="?", help=DATA_DIR_HELP)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.set_defaults(func=cmd_summarize)
-    p = sub.add_parser("quickstart", help="the main job: train on the embedded data, generate, write samples + plot",
-                       description="Validate the embedded SapiMouse sample, train the two-stage model on it "
-                                   "(preset 'fast'), generate trajectories for the test users' distances and write "
-                                   "them as .npz with a real-vs-generated plot into a new run folder.")
-    p.add_argument("--out", default="checkpoints", help="base folder of the run (default: checkpoints)")
-    p.add_argument("--n", type=int, default=500, help="trajectories to generate (default: 500)")
+    p = add_command(sub, "quickstart", help="the main job: train on the embedded data, generate, write samples + plot",
+                    description="Validate the embedded SapiMouse sample, train the two-stage model on it "
+                                "(preset 'fast'), generate trajectories for the test users' distances and write "
+                                "them as .npz with a real-vs-generated plot into a new run folder.")
+    p.add_argument("--out", default="checkpoints", help="base folder of the run")
+    add_count(p, "--n", default=500, help="trajectories to generate")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (repeatable)")
     p.set_defaults(func=cmd_quickstart)
 
 
 def _add_preprocess(sub: argparse._SubParsersAction) -> None:
     d, s = PreprocessConfig(), SegmentConfig()
-    p = sub.add_parser(
-        "preprocess", help="raw mouse logs -> processed data directory",
+    p = add_command(
+        sub, "preprocess", help="raw mouse logs -> processed data directory",
         description="Read SapiMouse or Balabit CSV logs (plain or .gz) below RAW_DIR, cut them into "
                     "point-to-point movements (release -> moves -> next press, drags excluded), split by "
                     "user and write the 8-feature data directory OUT_DIR.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     p.add_argument("raw_dir")
     p.add_argument("out_dir")
     p.add_argument("--format", choices=["auto", "sapimouse", "balabit"], default=d.format,
                    help="log format; auto reads it from each file's header")
-    p.add_argument("--max-seq-len", type=int, default=d.max_seq_len)
+    add_count(p, "--max-seq-len", minimum=2, default=d.max_seq_len, help="longest movement kept, in points")
     p.add_argument("--long-policy", choices=["drop", "resample"], default=d.long_policy,
                    help="movements with more points than max-seq-len: drop them, or keep evenly spaced points")
-    p.add_argument("--seed", type=int, default=d.seed, help="seed of the user split")
+    add_seed(p, default=d.seed, help="seed of the user split")
     p.add_argument("--val-frac", type=float, default=d.val_frac, help="share of users in validation")
     p.add_argument("--test-frac", type=float, default=d.test_frac, help="share of users in test")
     p.add_argument("--min-distance", type=float, default=s.min_distance, help="px")
@@ -60,8 +61,8 @@ def _add_preprocess(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--pause-ms", type=float, default=s.pause_ms, help="a time gap above this is a pause")
     p.add_argument("--pause-policy", choices=["split", "drop"], default=s.pause_policy,
                    help="split: keep the part after the last pause; drop: discard the movement")
-    p.add_argument("--min-points", type=int, default=s.min_points)
-    p.add_argument("--workers", type=int, default=None, help="reader processes (default: up to 4)")
+    add_count(p, "--min-points", minimum=2, default=s.min_points, help="shortest movement kept, in points")
+    add_count(p, "--workers", default=None, help="reader processes (default: up to 4)")
     p.add_argument("--overwrite", action="store_true", help="replace a non-empty OUT_DIR")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_preprocess)
@@ -86,13 +87,13 @@ def cmd_preprocess(a: argparse.Namespace) -> int:
 
 
 def cmd_validate(a: argparse.Namespace) -> int:
-    report = validate_data_dir(a.data_dir or embedded_data_dir())
+    report = validate_data_dir(resolve_data_dir(a.data_dir, must_exist=False))
     print(report.format())
     return 0 if report.ok else 1
 
 
 def cmd_summarize(a: argparse.Namespace) -> int:
-    s = summarize(_existing_dir(a.data_dir) if a.data_dir else embedded_data_dir())
+    s = summarize(resolve_data_dir(a.data_dir))
     print(json.dumps(s, indent=2) if a.json else format_summary(s))
     return 0
 
@@ -101,7 +102,10 @@ def cmd_quickstart(a: argparse.Namespace) -> int:
     from ..config import parse_overrides
     from ..quickstart import run_quickstart
     from ..training.loop import TrainingDiverged
+    from ..training.setup import build_run_config
 
+    values = parse_overrides(a.set)
+    build_run_config(values=values, preset="fast")  # a bad --set fails here, before anything is printed
     data_dir = embedded_data_dir()
     print(f"Embedded data: SapiMouse sample. Cite: {CITATION}")
     report = validate_data_dir(data_dir)
@@ -110,15 +114,9 @@ def cmd_quickstart(a: argparse.Namespace) -> int:
         return 1
     print(format_summary(summarize(data_dir)))
     try:
-        run_quickstart(data_dir, a.out, a.n, parse_overrides(a.set))
+        run_quickstart(data_dir, a.out, a.n, values)
     except TrainingDiverged as e:
         print(f"error: {e}", file=sys.stderr)
         return 1
     return 0
 
-
-def _existing_dir(path: str) -> Path:
-    p = Path(path)
-    if not p.is_dir():
-        raise FileNotFoundError(f"data directory {p} does not exist")
-    return p

@@ -11,64 +11,75 @@ from datetime import datetime
 from pathlib import Path
 
 from ..config import parse_overrides
+from ..data.embedded import EMBEDDED
 from ..data.timeseries import BENCHMARKS
 from ..data.timeseries import ENV_VAR as TIMEGAN_ENV
 from ..models.registry import DEFAULT_FAMILY, family_names
 from ..utils.atomic import write_text
+from .options import add_command, add_count, add_seed
 
 SPLITS = ("train", "val", "test")
 SHARED_TIMEGAN = Path("..") / "shared" / "datasets" / "timegan"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "evaluate", help="every metric of a model (or of exported samples) against real trajectories",
+    p = add_command(
+        sub, "evaluate", raw=True, usage=_usage("evaluate"),
+        help="every metric of a model (or of exported samples) against real trajectories",
         description="Evaluate a checkpoint:  trajsynth evaluate CKPT DATA_DIR [--split test]\n"
                     "or exported samples:  trajsynth evaluate --samples FILE.npz DATA_DIR\n"
-                    "Writes report.json (metric keys → numbers) and report.md (with bands) into a new folder.",
-        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("inputs", nargs="+", metavar="CKPT DATA_DIR", help="checkpoint and data directory "
-                   "(only DATA_DIR with --samples)")
-    p.add_argument("--samples", help="an .npz in the export-samples format, from any model")
+                    f"DATA_DIR may be the word '{EMBEDDED}': the embedded SapiMouse sample.\n"
+                    "Writes report.json (metric keys → numbers) and report.md (with bands) into a new folder.")
+    _add_inputs(p)
     _add_common(p)
-    p.add_argument("--repeats", type=int, default=3, help="repeats of the classifier-based scores (mean ± std)")
+    add_count(p, "--repeats", default=3, help="repeats of the classifier-based scores (mean ± std)")
     p.add_argument("--plots", action="store_true", help="also write every figure of `visualize` into the folder")
-    p.add_argument("--workers", type=int, default=None, help="processes for the post-hoc classifiers "
-                   "(default: one per CPU core, at most 4)")
+    add_count(p, "--workers", default=None, help="processes for the post-hoc classifiers "
+              "(default: one per CPU core, at most 4)")
     p.add_argument("--quick", action="store_true", help="short training of the learned metrics (smoke tests only: "
                    "not comparable with full reports)")
     p.set_defaults(func=cmd_evaluate)
-    p = sub.add_parser("visualize", help="figures of generated vs real trajectories (files only, headless)")
-    p.add_argument("inputs", nargs="+", metavar="CKPT DATA_DIR", help="as for evaluate")
-    p.add_argument("--samples", help="an .npz in the export-samples format")
+    p = add_command(sub, "visualize", usage=_usage("visualize"),
+                    help="figures of generated vs real trajectories (files only, headless)")
+    _add_inputs(p)
     _add_common(p, n_default=1000)
     p.add_argument("--show", action="store_true", help="also open the figures on screen")
     p.set_defaults(func=cmd_visualize)
     _register_benchmark(sub)
 
 
+def _usage(command: str) -> str:
+    return (f"%(prog)s CKPT DATA_DIR [options]\n       trajsynth {command} --samples FILE.npz DATA_DIR [options]")
+
+
+def _add_inputs(p: argparse.ArgumentParser) -> None:
+    p.add_argument("inputs", nargs="+", metavar="CKPT DATA_DIR", help="checkpoint and data directory (only DATA_DIR "
+                   f"with --samples; '{EMBEDDED}': the embedded SapiMouse sample)")
+    p.add_argument("--samples", metavar="FILE.npz", help="an .npz in the export-samples format, from any model")
+
+
 def _add_common(p: argparse.ArgumentParser, n_default: int = 2000) -> None:
     p.add_argument("--split", default="test", choices=SPLITS, help="real split to compare with")
-    p.add_argument("--n", type=int, default=n_default, help="trajectories per set (fewer if the split is smaller)")
-    p.add_argument("--seed", type=int, default=0)
+    add_count(p, "--n", default=n_default, help="trajectories per set (fewer if the split is smaller)")
+    add_seed(p, default=0, help="random seed")
     p.add_argument("--out", help="output folder (default: evaluation/eval_YYYYMMDD_HHMMSS); must not exist")
 
 
 def _register_benchmark(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("benchmark", help="literature benchmark (Sines, Stocks, Energy) next to published results",
-                       description="Train the model on the benchmark's windows (TimeGAN protocol: min-max "
-                                   "scaling, stride-1 windows of length 24), score it, and print our mean ± std "
-                                   "next to the published rows of TimeGAN, RTSGAN and Diffusion-TS.")
+    p = add_command(sub, "benchmark", help="literature benchmark (Sines, Stocks, Energy) next to published results",
+                    description="Train the model on the benchmark's windows (TimeGAN protocol: min-max "
+                                "scaling, stride-1 windows of length 24), score it, and print our mean ± std "
+                                "next to the published rows of TimeGAN, RTSGAN and Diffusion-TS.")
     p.add_argument("--dataset", required=True, choices=BENCHMARKS)
     p.add_argument("--family", default=DEFAULT_FAMILY, choices=family_names(),
                    help=f"model family to train on the windows (default: {DEFAULT_FAMILY})")
-    p.add_argument("--runs", type=int, default=3, help="independent training runs (seeds seed, seed+1, ...)")
+    add_count(p, "--runs", default=3, help="independent training runs (seeds seed, seed+1, ...)")
     p.add_argument("--data", help="CSV of stocks / energy, or its folder (default: $TRAJSYNTH_TIMEGAN_DATA, "
                    "else ../shared/datasets/timegan when it exists)")
-    p.add_argument("--preset", default="fast", help="the family's preset (default: fast)")
+    p.add_argument("--preset", default="fast", help="the family's preset")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--jobs", type=int, default=1, help="train this many runs at once, in separate processes")
+    add_seed(p, default=0, help="seed of the first run")
+    add_count(p, "--jobs", default=1, help="train this many runs at once, in separate processes")
     p.add_argument("--out", help="also write the table (.md) and numbers (.json) into this new folder")
     p.add_argument("--quick", action="store_true", help="smoke test: 500 windows and short metric training "
                    "(not comparable with the published rows)")

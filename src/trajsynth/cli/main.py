@@ -8,7 +8,7 @@ import sys
 
 from ..utils.threads import ENV
 from . import data_cmds, eval_cmds, model_cmds, tune_cmds
-from .errors import CliError
+from .errors import EXPECTED, CliError, os_error_message, silence_stdout
 
 COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds)
 
@@ -49,6 +49,7 @@ def _version() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one command; an expected failure (bad input, missing or unwritable file) is one line, exit 2."""
     args = build_parser().parse_args(argv)
     before = os.environ.get(ENV)
     if getattr(args, "threads", None):  # the policy functions (and worker processes) read it from here
@@ -68,11 +69,14 @@ def _run(args: argparse.Namespace) -> int:
     except CliError as e:
         print(f"error: {e}", file=sys.stderr)
         return e.code
-    except (FileNotFoundError, FileExistsError, ValueError) as e:
+    except EXPECTED as e:  # bad values and wrong types: ConfigError, CheckpointError, RawFormatError, ...
         print(f"error: {e}", file=sys.stderr)
         return 2
-    except OSError as e:  # e.g. an output that cannot be written: "cannot write PATH: No space left on device"
-        print(f"error: {e}", file=sys.stderr)
+    except BrokenPipeError:  # the reader stopped early (`trajsynth summarize | head`): nothing went wrong here
+        silence_stdout()
+        return 141
+    except OSError as e:  # FileNotFoundError, FileExistsError, PermissionError, a full disk, ...
+        print(f"error: {os_error_message(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

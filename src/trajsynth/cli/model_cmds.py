@@ -9,17 +9,18 @@ from pathlib import Path
 
 from ..config import parse_overrides, to_dict
 from ..data.directory import load_split
-from ..data.embedded import embedded_data_dir
+from ..data.embedded import EMBEDDED, embedded_data_dir, resolve_data_dir
 from ..data.train_data import load_train_data
 from ..models.base import StepContext
 from ..models.checkpoint import build_model, load_checkpoint, newest_checkpoint
 from ..models.registry import DEFAULT_FAMILY, family_names, get_family
-from ..serving.export import describe, write_samples
+from ..serving.export import check_samples_path, describe, write_samples
 from ..serving.sampler import TrajectorySampler
 from ..training import distributed
 from ..training.loop import Trainer, TrainingDiverged
 from ..training.runs import new_run_dir
 from ..training.setup import build_run_config, continuing_config, load_continuable, user_values
+from .options import add_command, add_count, add_seed
 
 
 def _family_help() -> str:
@@ -27,40 +28,40 @@ def _family_help() -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("train", help="train a model family (default: latent_wgan) into a new run folder",
-                       description="Train every phase of a family (or up to --until), optionally continuing "
-                                   "from the finished phases of a checkpoint (--init).")
+    p = add_command(sub, "train", help="train a model family (default: latent_wgan) into a new run folder",
+                    description="Train every phase of a family (or up to --until), optionally continuing "
+                                "from the finished phases of a checkpoint (--init).")
     _add_train_args(p)
     p.add_argument("--until", metavar="PHASE", help="stop after this phase (e.g. stage1)")
     p.add_argument("--init", metavar="CKPT", help="take over the finished phases of this checkpoint and train the "
                                                    "rest (e.g. stage 2 on a stage1_final.pt)")
     p.set_defaults(func=cmd_train)
-    p = sub.add_parser("train-stage1", help="latent_wgan: train the autoencoder only (= train --until stage1)")
+    p = add_command(sub, "train-stage1", help="latent_wgan: train the autoencoder only (= train --until stage1)")
     _add_train_args(p, family=False)
     p.set_defaults(func=cmd_train_stage1)
-    p = sub.add_parser("train-stage2", help="latent_wgan: the WGAN-GP on a stage-1 checkpoint (= train --init CKPT)")
+    p = add_command(sub, "train-stage2", help="latent_wgan: the WGAN-GP on a stage-1 checkpoint (= train --init CKPT)")
     _add_train_args(p, family=False)
     p.add_argument("--stage1-checkpoint", required=True, help="stage1_final.pt of an earlier run")
     p.set_defaults(func=cmd_train_stage2)
-    p = sub.add_parser("resume", help="continue a run from any checkpoint (any phase)",
-                       description="Continue training from a checkpoint with its optimiser, scheduler and RNG "
-                                   "state; writes into a new run folder. Given a run folder, resumes from its "
-                                   "checkpoint that got furthest (by phase and iteration).")
+    p = add_command(sub, "resume", help="continue a run from any checkpoint (any phase)",
+                    description="Continue training from a checkpoint with its optimiser, scheduler and RNG "
+                                "state; writes into a new run folder. Given a run folder, resumes from its "
+                                "checkpoint that got furthest (by phase and iteration).")
     p.add_argument("checkpoint", help="a checkpoint file, or a run folder (its furthest readable checkpoint)")
-    p.add_argument("--data-dir", help="data directory (default: the one stored in the checkpoint)")
+    p.add_argument("--data-dir", help="data directory, or 'embedded' (default: the one stored in the checkpoint)")
     _add_run_args(p)
     p.set_defaults(func=cmd_resume)
     _add_generation_cmds(sub)
-    p = sub.add_parser("inspect-model", help="print the architecture and parameter counts of a configuration")
+    p = add_command(sub, "inspect-model", help="print the architecture and parameter counts of a configuration")
     _add_config_args(p)
     p.set_defaults(func=cmd_inspect_model)
-    p = sub.add_parser("inspect-checkpoint", help="print what a checkpoint holds")
+    p = add_command(sub, "inspect-checkpoint", help="print what a checkpoint holds")
     p.add_argument("checkpoint")
     p.set_defaults(func=cmd_inspect_checkpoint)
-    p = sub.add_parser("quick-test", help="smoke test: train briefly on the embedded data, generate, summary")
-    p.add_argument("--family", default=DEFAULT_FAMILY, choices=family_names())
+    p = add_command(sub, "quick-test", help="smoke test: train briefly on the embedded data, generate, summary")
+    p.add_argument("--family", default=DEFAULT_FAMILY, choices=family_names(), help="model family")
     p.add_argument("--out", default=None, help="base folder for the run (default: a temporary folder)")
-    p.add_argument("--iterations", type=int, default=300, help="iterations of each phase (default: 300)")
+    add_count(p, "--iterations", default=300, help="iterations of each phase")
     p.set_defaults(func=cmd_quick_test)
 
 
@@ -75,14 +76,14 @@ def _add_config_args(p: argparse.ArgumentParser, family: bool = True) -> None:
 
 
 def _add_run_args(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--out", default="checkpoints", help="base folder; each run gets a new run_YYYYMMDD_HHMMSS "
-                                                        "(default: checkpoints)")
+    p.add_argument("--out", default="checkpoints", help="base folder; each run gets a new run_YYYYMMDD_HHMMSS")
     p.add_argument("--no-tensorboard", action="store_true", help="do not write TensorBoard logs")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _add_train_args(p: argparse.ArgumentParser, family: bool = True) -> None:
-    p.add_argument("data_dir", nargs="?", help="processed data directory (default: the embedded SapiMouse sample)")
+    p.add_argument("data_dir", nargs="?", help=f"processed data directory, or '{EMBEDDED}' (default: the embedded "
+                                               "SapiMouse sample)")
     _add_config_args(p, family)
     _add_run_args(p)
     p.add_argument("--quality-filter-z", type=float, default=0.0,
@@ -94,12 +95,10 @@ def _values(a: argparse.Namespace) -> dict:
 
 
 def _data_dir(a: argparse.Namespace, ctx: StepContext) -> Path:
-    if a.data_dir:
-        return Path(a.data_dir)
-    if ctx.is_main:
+    if a.data_dir is None and ctx.is_main:
         print("no DATA_DIR given: using the embedded SapiMouse sample", file=sys.stderr)
-    with distributed.local_main_first(ctx):  # one process per machine builds the cached copy
-        return embedded_data_dir()
+    with distributed.local_main_first(ctx):  # one process per machine builds the cached embedded copy
+        return resolve_data_dir(a.data_dir)
 
 
 def _run_kw(a: argparse.Namespace, ctx: StepContext) -> dict:
@@ -107,16 +106,21 @@ def _run_kw(a: argparse.Namespace, ctx: StepContext) -> dict:
 
 
 def _train(a: argparse.Namespace, family: str, init: str | None, until: str | None) -> int:
+    values = _values(a)
+    ckpt = load_continuable(init, family) if init else None
+    if ckpt is None:  # a bad key or value fails here, before the data is read
+        build_run_config(family, a.preset, values)
+    else:
+        continuing_config(ckpt, init, a.preset, values)
     with distributed.session() as ctx:  # one process, or one rank of a torchrun launch
         data = load_train_data(_data_dir(a, ctx), a.quality_filter_z)
-        if init:
-            ckpt = load_continuable(init, family)
-            run_cfg = continuing_config(ckpt, init, a.preset, _values(a), data.train.max_len)
+        if ckpt is not None:
+            run_cfg = continuing_config(ckpt, init, a.preset, values, data.train.max_len)
             run = distributed.agree_run_dir(a.out, ctx)
             distributed.say(ctx, f"run folder: {run} (continuing from {init})")
             tr = Trainer.continue_from(ckpt, run_cfg, data, run, **_run_kw(a, ctx))
         else:
-            run_cfg = build_run_config(family, a.preset, _values(a), data.train.max_len)
+            run_cfg = build_run_config(family, a.preset, values, data.train.max_len)
             run = distributed.agree_run_dir(a.out, ctx)
             distributed.say(ctx, f"run folder: {run}")
             tr = Trainer(run_cfg, data, run, **_run_kw(a, ctx))
@@ -155,10 +159,10 @@ def cmd_resume(a: argparse.Namespace) -> int:
     path = newest_checkpoint(a.checkpoint) if Path(a.checkpoint).is_dir() else Path(a.checkpoint)
     ckpt = load_checkpoint(path)
     d = a.data_dir or ckpt.get("data", {}).get("data_dir")
-    if not d or not Path(d).is_dir():
+    if not a.data_dir and (not d or not Path(d).is_dir()):
         raise FileNotFoundError(f"data directory {d!r} of this checkpoint is not available; pass --data-dir")
     with distributed.session() as ctx:
-        data = load_train_data(d)
+        data = load_train_data(resolve_data_dir(d))
         run = distributed.agree_run_dir(a.out, ctx)
         distributed.say(ctx, f"run folder: {run} (resuming {path})")
         tr = Trainer.from_checkpoint(path, data, run, **_run_kw(a, ctx))
@@ -166,25 +170,28 @@ def cmd_resume(a: argparse.Namespace) -> int:
 
 
 def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("generate", help="generate trajectories and print a summary (optionally save them)")
+    p = add_command(sub, "generate", help="generate trajectories and print a summary (optionally save them)")
     p.add_argument("checkpoint")
-    p.add_argument("--n", type=int, default=10, help="how many (default: 10)")
+    add_count(p, "--n", default=10, help="how many")
     p.add_argument("--distance", type=float, default=None, help="start-to-end distance in px (default: as in training)")
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    add_seed(p, default=0, help="random seed")
     p.add_argument("--out", help="also write the samples to this .npz (export format)")
     p.set_defaults(func=cmd_generate)
-    p = sub.add_parser("export-samples", help="generate N trajectories into an .npz for evaluation")
+    p = add_command(sub, "export-samples", help="generate N trajectories into an .npz for evaluation")
     p.add_argument("checkpoint")
-    p.add_argument("--n", type=int, required=True)
+    add_count(p, "--n", required=True, help="how many")
     p.add_argument("--out", required=True, help="output .npz (must not exist)")
     p.add_argument("--distance", type=float, default=None, help="one distance in px for all samples")
-    p.add_argument("--conditions-from", help="take the conditions of this data directory's split, in order")
-    p.add_argument("--split", default="test", choices=["train", "val", "test"])
-    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--conditions-from", metavar="DATA_DIR", help="take the conditions of this data directory's "
+                   f"split, in order ('{EMBEDDED}': the embedded sample)")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split of --conditions-from")
+    add_seed(p, default=0, help="random seed")
     p.set_defaults(func=cmd_export)
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
+    if a.out:
+        check_samples_path(a.out)
     sampler = TrajectorySampler.from_checkpoint(a.checkpoint)
     t0 = time.perf_counter()
     g = sampler.generate(a.n, a.distance, a.seed)
@@ -198,10 +205,11 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 
 def cmd_export(a: argparse.Namespace) -> int:
+    check_samples_path(a.out)
     sampler = TrajectorySampler.from_checkpoint(a.checkpoint)
     conditions = None
     if a.conditions_from:
-        C = load_split(a.conditions_from, a.split, with_paths=False).C
+        C = load_split(resolve_data_dir(a.conditions_from), a.split, with_paths=False).C
         if len(C) < a.n:
             raise ValueError(f"{a.conditions_from} split {a.split} has {len(C)} conditions, fewer than --n {a.n}")
         conditions = C[: a.n]

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..config import ConfigError, parse_overrides
 from ..models.registry import DEFAULT_FAMILY, family_names, get_family
 from .errors import CliError
+from .options import add_command, add_count, add_seed
 
 DESCRIPTION = """\
 Search hyperparameters of one phase of a model family (latent_wgan: stage1 = autoencoder, stage2 =
@@ -27,17 +28,18 @@ constraint; a stage-2 trial still below --collapse-coverage after half its itera
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("tune", help="hyperparameter search with Optuna (one phase or all), or --analyze a study",
-                       description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = add_command(sub, "tune", raw=True, description=DESCRIPTION,
+                    help="hyperparameter search with Optuna (one phase or all), or --analyze a study")
     add = p.add_argument
     add("--family", default=DEFAULT_FAMILY, choices=family_names(), help=f"model family (default: {DEFAULT_FAMILY})")
     add("--phase", metavar="PHASE", help="phase to search, or 'all' (default: the family's first phase)")
     add("--stage", choices=["1", "2", "both"], help="the first, second or all phases (latent_wgan: stage1, stage2)")
-    add("--n-trials", type=int, metavar="N", help="trials to run in this call (shared among its --jobs)")
-    add("--jobs", type=int, default=1, metavar="J", help="worker processes of this call, on one storage, the free "
-                                                          "cores shared between them (default: 1)")
+    add_count(p, "--n-trials", metavar="N", help="trials to run in this call (shared among its --jobs)")
+    add_count(p, "--jobs", default=1, metavar="J", help="worker processes of this call, on one storage, the free "
+                                                        "cores shared between them (default: 1)")
     add("--timeout", type=float, metavar="S", help="stop starting trials after this many seconds")
-    add("--data-dir", metavar="DIR", help="processed data directory (default: the embedded SapiMouse sample)")
+    add("--data-dir", metavar="DIR", help="processed data directory, or 'embedded' (default: the embedded "
+                                          "SapiMouse sample)")
     add("--out", default="tuning", metavar="DIR", help="output folder: optuna.db, optuna.log, checkpoints/, "
                                                        "analysis/")
     add("--storage", metavar="URL", help="study storage: sqlite:///FILE, postgresql://…, or a journal file "
@@ -45,25 +47,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     add("--study-name", metavar="NAME", help="default trajsynth_<phase>; with --phase all a prefix")
     add("--init", "--stage1-checkpoint", dest="init", metavar="CKPT",
         help="checkpoint whose earlier phases are done, for a later phase (e.g. a stage-1 trial's best_model.pt)")
-    add("--preset", default="default", help="model preset every trial starts from (default: default)")
+    add("--preset", default="default", help="model preset every trial starts from")
     add("--set", action="append", default=[], metavar="KEY=VALUE",
         help="fix a config key for every trial (repeatable), e.g. --set stage1_iterations=30")
     add("--space", metavar="FILE", help="YAML file replacing or removing search-space entries (see README)")
     add("--mode", choices=["pareto", "single"], default="pareto",
         help="pareto: two objectives, Pareto front; single: one objective with Hyperband pruning")
-    add("--seed", type=int, metavar="S", help="sampler seed (reproducible with one worker; give workers different "
-                                              "seeds or none)")
+    add_seed(p, "--seed", metavar="S", help="sampler seed (reproducible with one worker; give workers different "
+                                            "seeds or none)")
     add("--min-coverage", type=float, default=0.25, metavar="F",
         help="stage 2: a trial is feasible only if generated summaries cover this share of real ones")
     add("--collapse-coverage", type=float, default=0.05, metavar="F",
         help="stage 2: stop a trial whose coverage is still below this after half its iterations")
-    add("--eval-samples", type=int, default=1000, metavar="N",
-        help="stage 2: validation sequences for the discriminative score")
-    add("--disc-iterations", type=int, default=2000, metavar="N",
-        help="stage 2: classifier iterations of the discriminative score")
-    add("--heartbeat", type=int, default=60, metavar="S",
-        help="seconds between a worker's heartbeats (database storages): a trial whose worker is silent for 3 "
-             "heartbeats is marked failed and run again once")
+    add_count(p, "--eval-samples", default=1000, metavar="N",
+              help="stage 2: validation sequences for the discriminative score")
+    add_count(p, "--disc-iterations", default=2000, metavar="N",
+              help="stage 2: classifier iterations of the discriminative score")
+    add_count(p, "--heartbeat", default=60, metavar="S",
+              help="seconds between a worker's heartbeats (database storages): a trial whose worker is silent for 3 "
+                   "heartbeats is marked failed and run again once")
     add("--no-baselines", action="store_true", help="do not queue the preset configurations first")
     add("--tensorboard", action="store_true", help="TensorBoard logs in every trial folder")
     add("--analyze", action="store_true", help="write the best trials / Pareto front and plots of --study-name to "
@@ -86,10 +88,6 @@ def cmd_tune(a: argparse.Namespace) -> int:
         return _analyze(a)
     if a.n_trials is None and a.timeout is None:
         raise CliError("give --n-trials N (or --timeout S)")
-    if a.jobs < 1:
-        raise CliError(f"--jobs must be >= 1, got {a.jobs}")
-    if a.n_trials is not None and a.n_trials < 1:
-        raise CliError("--n-trials must be >= 1")
     phase = _phase(a)
     if phase not in ("all", get_family(a.family).phase_names[0]) and not a.init:
         raise CliError(f"--phase {phase} needs --init CKPT (a checkpoint whose earlier phases are done, e.g. "
@@ -112,6 +110,7 @@ def _phase(a: argparse.Namespace) -> str:
 
 
 def _settings(a: argparse.Namespace):
+    from ..training.setup import build_run_config
     from ..tuning import OptunaConfig
     from ..tuning.space import load_space
 
@@ -122,6 +121,7 @@ def _settings(a: argparse.Namespace):
         min_coverage=a.min_coverage, collapse_coverage=a.collapse_coverage, eval_samples=a.eval_samples,
         disc_iterations=a.disc_iterations,
         enqueue_baselines=not a.no_baselines, tensorboard=a.tensorboard, heartbeat=a.heartbeat)
+    build_run_config(a.family, a.preset, settings.overrides)  # so does a bad --set key or value
     for phase in get_family(a.family).phase_names:  # a bad space file fails here, before storage or data are touched
         load_space(a.family, phase, a.space)
     return settings

@@ -92,32 +92,50 @@ def write_data_dir(
     return Path(out_dir)
 
 
+def require_files(data_dir: str | Path, names: list[str]) -> Path:
+    """``data_dir`` as a Path, after checking that it is a directory holding every file in ``names``."""
+    d = Path(data_dir)
+    if not d.is_dir():
+        raise FileNotFoundError(f"data directory {d} does not exist" if not d.exists() else
+                                f"{d} is a file, not a data directory")
+    missing = [n for n in names if not (d / n).is_file()]
+    if missing:
+        raise FileNotFoundError(f"{d} is not a data directory: {', '.join(missing)} "
+                                f"{'is' if len(missing) == 1 else 'are'} missing (make one with `trajsynth "
+                                "preprocess RAW_DIR OUT_DIR`)")
+    return d
+
+
 def load_params(data_dir: str | Path) -> NormalizationParams:
-    path = Path(data_dir) / "normalization_params.json"
+    path = require_files(data_dir, ["normalization_params.json"]) / "normalization_params.json"
     try:
         return NormalizationParams.from_dict(json.loads(path.read_text()))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing") from None
     except (ValueError, TypeError) as e:
         raise ValueError(f"{path}: {e}") from None
 
 
 def load_meta(data_dir: str | Path) -> dict:
-    path = Path(data_dir) / "meta.json"
+    path = require_files(data_dir, ["meta.json"]) / "meta.json"
     try:
         return json.loads(path.read_text())
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path} is missing") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
+def _load_npy(path: Path) -> np.ndarray:
+    try:
+        return np.load(path, allow_pickle=False)
+    except (ValueError, EOFError):
+        raise ValueError(f"{path} is not a readable .npy array (`trajsynth validate-data {path.parent}` "
+                         "checks the whole directory)") from None
+
+
 def load_split(data_dir: str | Path, split: str, with_paths: bool = True) -> SplitArrays:
     """Read one split (no pickle: arrays are loaded with ``allow_pickle=False``)."""
-    d = Path(data_dir)
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
-    arr = {k: np.load(d / f"{k}_{split}.npy", allow_pickle=False) for k in ("X", "C", "L")}
+    d = require_files(data_dir, [f"{k}_{split}.npy" for k in ("X", "C", "L")])
+    arr = {k: _load_npy(d / f"{k}_{split}.npy") for k in ("X", "C", "L")}
     n = len(arr["L"])
     if with_paths and (d / f"paths_{split}.npz").exists():
         with np.load(d / f"paths_{split}.npz", allow_pickle=False) as z:

@@ -21,6 +21,7 @@ from .preprocess import PreprocessConfig, build_data_dir
 from .segment import Segment
 
 ASSET = "sapimouse_sample.npz"
+EMBEDDED = "embedded"  # the name that stands for this data wherever a data directory is asked for
 CITATION = (
     "Antal, M., Fejér, N., Buza, K. (2021). SapiMouse: Mouse Dynamics-based User Authentication "
     "Using Deep Feature Learning. IEEE SACI 2021."
@@ -62,3 +63,16 @@ def embedded_data_dir(cfg: PreprocessConfig | None = None) -> Path:
         pass
     load_meta(out)
     return out
+
+
+def resolve_data_dir(arg: str | Path | None, must_exist: bool = True) -> Path:
+    """A data-directory argument as a path: the word ``embedded`` (and None: nothing given) is the
+    embedded sample's cached directory; anything else is a path (``./embedded`` for a folder of that
+    name), which must be a directory when ``must_exist``."""
+    if arg is None or str(arg) == EMBEDDED:
+        return embedded_data_dir()
+    path = Path(arg)
+    if must_exist and not path.is_dir():
+        raise FileNotFoundError(f"data directory {path} does not exist" if not path.exists() else
+                                f"{path} is a file, not a data directory")
+    return path

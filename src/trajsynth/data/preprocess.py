@@ -128,11 +128,35 @@ def preprocess(
     }
     segs = [s for r in results for s in r.segments]
     if not segs:
-        raise ValueError(f"no usable movements found in {raw_dir}")
+        raise ValueError(nothing_usable_message(raw_dir, results, source))
     meta = build_data_dir(segs, out_dir, cfg, source, overwrite)
     meta["messages"] = [m for r in results for m in r.messages]
     meta["seconds"] = round(time.perf_counter() - t0, 2)
     return meta
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
+
+
+def _counts(counts: dict[str, int]) -> str:
+    return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
+
+
+def nothing_usable_message(raw_dir: Path, results: list[FileResult], source: dict, examples: int = 5) -> str:
+    """Why a raw directory gave no movement: skip counts, then up to ``examples`` file (or file:line) reasons."""
+    n_skipped = len(source["skipped_files"])
+    lines = [f"no usable movements found in {raw_dir}: {_plural(len(results), 'file')} ({n_skipped} skipped "
+             f"whole), {_plural(source['rows_read'], 'row')} read"]
+    if source["skipped_rows"]:
+        lines.append(f"  skipped rows: {_counts(source['skipped_rows'])}")
+    if source["rows_read"]:
+        dropped = _counts(source["dropped_movements"])
+        lines.append(f"  candidate movements (release -> moves -> press): {source['candidate_movements']}"
+                     + (f"; dropped: {dropped}" if dropped else ""))
+    shown = [m.removeprefix("skipped file: ") for r in results for m in r.messages][:examples]
+    lines += [f"  {m}" for m in shown]
+    return "\n".join(lines)
 
 
 def check_output_dir(out_dir: Path, overwrite: bool) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.embedded import resolve_data_dir
 from ..data.sets import TrajectorySet
 from ..models.base import has_embedding
 from ..serving.sampler import TrajectorySampler
@@ -28,20 +29,33 @@ def _pick(N: int, n: int | None, seed: int) -> np.ndarray:
     return np.sort(np.random.default_rng(seed).choice(N, n, replace=False))
 
 
+def _read_samples(path: Path) -> dict[str, np.ndarray]:
+    """The arrays of an exported samples file; every way it can fail, in words."""
+    if path.is_dir():
+        raise ValueError(f"{path} is a directory, not a samples file")
+    if not path.is_file():
+        raise FileNotFoundError(f"samples file {path} does not exist")
+    expected = f"expected the export-samples format: an .npz with {', '.join(SAMPLE_KEYS)}"
+    if path.stat().st_size == 0 or not zipfile.is_zipfile(path):
+        what = "empty file" if path.stat().st_size == 0 else "not an .npz archive"
+        raise ValueError(f"{path} is not a samples file ({what}; {expected})")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {k: z[k] for k in SAMPLE_KEYS if k in z.files}
+    except (zipfile.BadZipFile, OSError, EOFError):
+        raise ValueError(f"{path} is not a samples file (damaged .npz archive)") from None
+    except ValueError:  # numpy refuses object arrays without pickle
+        raise ValueError(f"{path} is not a samples file (its arrays hold Python objects, not numbers)") from None
+    missing = [k for k in SAMPLE_KEYS if k not in arrays]
+    if missing:
+        raise ValueError(f"{path}: missing arrays {missing} ({expected})")
+    return arrays
+
+
 def samples_set(path: str | Path, n: int | None = None, seed: int = 0) -> TrajectorySet:
     """An exported samples file (``export-samples`` format), checked key by key."""
     path = Path(path)
-    if not path.is_file():
-        raise FileNotFoundError(f"samples file {path} does not exist")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            missing = [k for k in SAMPLE_KEYS if k not in z.files]
-            if missing:
-                raise ValueError(f"{path}: missing arrays {missing} (expected the export-samples format: "
-                                 f"{', '.join(SAMPLE_KEYS)})")
-            a = {k: z[k] for k in SAMPLE_KEYS}
-    except (zipfile.BadZipFile, OSError, EOFError) as e:
-        raise ValueError(f"{path}: not a readable .npz file ({e})") from None
+    a = _read_samples(path)
     N = len(a["L"])
     off = a["paths_offsets"].astype(np.int64)
     if a["X"].ndim != 3 or off.shape != (N + 1,) or off[0] != 0 or off[-1] != len(a["paths_points"]) \
@@ -83,9 +97,7 @@ def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None =
     """The sets of one evaluation: a checkpoint's generations or a samples file, against a data directory."""
     if (checkpoint is None) == (samples is None):
         raise ValueError("evaluate either a checkpoint or a samples file")
-    data_dir = Path(data_dir)
-    if not data_dir.is_dir():
-        raise FileNotFoundError(f"data directory {data_dir} does not exist")
+    data_dir = resolve_data_dir(data_dir)
     real = real_set(data_dir, split, n, seed)
     reference = real_set(data_dir, "train" if split != "train" else "val", len(real), seed + 1)
     if samples is not None:

@@ -24,6 +24,15 @@ def _speed(p: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return t, v
 
 
+def _same_limits(*axes, invert_y: bool = False) -> None:
+    """Give every axis the union of their data limits (y pointing down when ``invert_y``: screen coordinates)."""
+    xs = [v for a in axes for v in a.get_xlim()]
+    ys = [v for a in axes for v in a.get_ylim()]
+    for a in axes:
+        a.set_xlim(min(xs), max(xs))
+        a.set_ylim((max(ys), min(ys)) if invert_y else (min(ys), max(ys)))
+
+
 def paths_figure(real: list[np.ndarray], fake: list[np.ndarray], n: int = 12, title: str = "real vs generated",
                  fake_name: str = "generated"):
     """XY paths (top) and speed profiles (bottom) of up to n real and n other trajectories."""
@@ -35,9 +44,11 @@ def paths_figure(real: list[np.ndarray], fake: list[np.ndarray], n: int = 12, ti
             t, v = _speed(p)
             ax[1, col].plot(t, v, color=color, alpha=0.5, lw=1)
         ax[0, col].set(title=f"{name}: paths from (0, 0)", xlabel="x (px)", ylabel="y (px, down)")
-        ax[0, col].invert_yaxis()
-        ax[0, col].set_aspect("equal", adjustable="datalim")
         ax[1, col].set(title=f"{name}: speed profiles", xlabel="time / duration", ylabel="speed (px/ms)")
+    _same_limits(*ax[0], invert_y=True)  # one scale for both sets, so a glance compares like with like
+    _same_limits(*ax[1])
+    for a in ax[0]:
+        a.set_aspect("equal", adjustable="box")
     fig.suptitle(title)
     fig.tight_layout()
     return fig

@@ -9,6 +9,8 @@ optimisers (``training``), random state, and what the sampler needs of the data 
 from __future__ import annotations
 
 import io
+import pickle
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -46,15 +48,35 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
         raise CheckpointError(f"{path} is a directory, not a checkpoint file{hint}; pass e.g. {path / 'final.pt'}")
     if not path.exists():
         raise CheckpointError(f"checkpoint {path} does not exist")
-    try:
-        ckpt = torch.load(path, map_location=map_location, weights_only=True)
-    except Exception as e:  # noqa: BLE001 - torch raises many types for corrupt files
-        raise CheckpointError(f"{path} cannot be read as a trajsynth checkpoint ({type(e).__name__}: {e})") from None
+    ckpt = _torch_load(path, map_location)
     if not isinstance(ckpt, dict) or ckpt.get("format") != CHECKPOINT_FORMAT:
-        raise CheckpointError(f"{path} is not a trajsynth checkpoint (no '{CHECKPOINT_FORMAT}' marker)")
+        raise CheckpointError(f"{path} is not a trajsynth checkpoint (a PyTorch file without the "
+                              f"'{CHECKPOINT_FORMAT}' marker)")
     if ckpt.get("version", 0) > CHECKPOINT_VERSION:
         raise CheckpointError(f"{path} was written by a newer trajsynth (checkpoint version {ckpt['version']})")
     return upgrade(ckpt)
+
+
+ZIP_MAGIC = b"PK\x03\x04"  # torch.save's archive format
+LEGACY_MAGIC = b"\x80\x02\x8a\x0a"  # torch.save before PyTorch 1.6: a pickle with a magic number
+
+
+def _torch_load(path: Path, map_location) -> Any:
+    """torch.load with ``weights_only``; a failure says what the file is, not what torch tripped over."""
+    with path.open("rb") as f:
+        head = f.read(len(ZIP_MAGIC))
+    if not head:
+        raise CheckpointError(f"{path} is not a trajsynth checkpoint (empty file)")
+    if not (head.startswith(ZIP_MAGIC) or head.startswith(LEGACY_MAGIC)):
+        raise CheckpointError(f"{path} is not a trajsynth checkpoint (not a PyTorch file)")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError:
+        why = "a PyTorch file holding Python objects, which the safe loader refuses to run"
+    except Exception:  # noqa: BLE001 - torch raises many types for damaged files
+        why = "truncated PyTorch file" if head.startswith(ZIP_MAGIC) and not zipfile.is_zipfile(path) \
+            else "damaged PyTorch file"
+    raise CheckpointError(f"{path} is not a trajsynth checkpoint ({why})")
 
 
 def newest_checkpoint(folder: str | Path) -> Path:

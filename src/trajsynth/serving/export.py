@@ -10,13 +10,22 @@ from ..data.sets import TrajectorySet
 from ..utils.atomic import save_npz
 
 
-def write_samples(path: str | Path, g: TrajectorySet) -> Path:
-    """X (N, T, 8), L, C, distance_px, paths_points (P, 3) + paths_offsets (N+1,); never overwrites."""
+def check_samples_path(path: str | Path) -> Path:
+    """A new .npz path whose folder exists or can be made: checked before the work that fills it."""
     path = Path(path)
     if path.suffix != ".npz":
         raise ValueError(f"output must end in .npz, got {path}")
     if path.exists():
         raise FileExistsError(f"{path} already exists; choose another output file")
+    blocking = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
+    if blocking is not None:
+        raise FileExistsError(f"cannot write {path}: {blocking} is a file, not a folder")
+    return path
+
+
+def write_samples(path: str | Path, g: TrajectorySet) -> Path:
+    """X (N, T, 8), L, C, distance_px, paths_points (P, 3) + paths_offsets (N+1,); never overwrites."""
+    path = check_samples_path(path)
     offsets = np.concatenate([[0], np.cumsum([len(p) for p in g.paths])]).astype(np.int64)
     save_npz(path, X=g.X, L=g.L, C=g.C, distance_px=g.distance_px.astype(np.float32),
              paths_points=np.concatenate(g.paths).astype(np.float32), paths_offsets=offsets)

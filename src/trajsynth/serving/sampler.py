@@ -11,6 +11,7 @@ from torch import nn
 from ..data.features import NormalizationParams, condition_to_distance, distance_to_condition, features_to_paths
 from ..data.sets import TrajectorySet
 from ..models.checkpoint import CheckpointError, build_model, is_complete, load_checkpoint
+from ..utils.checks import check_count, check_numbers, check_point, check_seed
 from ..utils.threads import inference_threads, using_threads
 
 
@@ -43,19 +44,34 @@ class TrajectorySampler:
         if distance_px is None:
             q = self.condition_quantiles
             return np.interp(rng.uniform(0, 1, n), np.linspace(0, 1, len(q)), q).astype(np.float32)
-        d = np.broadcast_to(np.asarray(distance_px, np.float64), (n,))
+        d = check_numbers("distance_px", distance_px)
+        if d.ndim > 1 or d.size not in (1, n):
+            raise ValueError(f"distance_px must be one distance or n = {n} distances, got shape {d.shape}")
         lo, hi = self.distance_range
-        if not np.isfinite(d).all() or d.min() < lo or d.max() > hi:
-            raise ValueError(f"distance_px must lie in [{lo:g}, {hi:g}] px (the model's trained range)")
-        return distance_to_condition(d, self.params).astype(np.float32)
+        if d.min() < lo or d.max() > hi:
+            raise ValueError(f"distance_px must lie in [{lo:g}, {hi:g}] px (the model's trained range), "
+                             f"got {d.min() if d.min() < lo else d.max():g}")
+        return distance_to_condition(np.broadcast_to(d.reshape(-1), (n,)), self.params).astype(np.float32)
+
+    def _checked_conditions(self, n: int, conditions) -> np.ndarray:
+        C = check_numbers("conditions", conditions).astype(np.float32).reshape(-1)
+        if len(C) != n:
+            raise ValueError(f"conditions must hold n = {n} values, got {len(C)}")
+        if np.abs(C).max() > 1:
+            raise ValueError(f"conditions must lie in [-1, 1] (normalised distances), got {np.abs(C).max():g}")
+        return C
 
     def generate(self, n: int, distance_px=None, seed: int | None = None,
                  conditions: np.ndarray | None = None) -> TrajectorySet:
-        """n trajectories; the same seed gives the same output."""
-        if n < 1:
-            raise ValueError(f"n must be >= 1, got {n}")
+        """n trajectories; the same seed gives the same output.
+
+        Raises TypeError for a wrong type (n not an integer, a distance given as text) and
+        ValueError for a wrong value (n < 1, a distance outside the trained range, NaN).
+        """
+        n, seed = check_count("n", n), check_seed("seed", seed)
         rng = np.random.default_rng(seed)
-        C = conditions.astype(np.float32) if conditions is not None else self.conditions_for(n, distance_px, rng)
+        C = self._checked_conditions(n, conditions) if conditions is not None else \
+            self.conditions_for(n, distance_px, rng)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         xs, ls = [], []
         with using_threads(self.threads):  # small batches: one thread by default (utils/threads)
@@ -79,9 +95,16 @@ class TrajectorySampler:
         (the scale factor is the ratio of requested to generated end distance,
         close to 1 for a faithful model). Times are kept as generated.
         """
-        start, end = np.asarray(start, np.float64), np.asarray(end, np.float64)
+        start, end = check_point("start", start), check_point("end", end)
         target = end - start
         dist = float(np.hypot(*target))
+        lo, hi = self.distance_range
+        if dist == 0:
+            raise ValueError(f"start and end coincide at ({start[0]:g}, {start[1]:g}): a path needs a distance "
+                             f"in [{lo:g}, {hi:g}] px")
+        if not lo <= dist <= hi:
+            raise ValueError(f"start and end are {dist:g} px apart, outside the model's trained range "
+                             f"[{lo:g}, {hi:g}] px")
         p = self._orientable(dist, seed)
         g = p[-1, 1:]
         g_len = float(np.hypot(*g))

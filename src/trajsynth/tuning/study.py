@@ -146,9 +146,9 @@ class StudyManager:
         return studies
 
     def load_data(self) -> TrainData:
-        from ..data.embedded import embedded_data_dir
+        from ..data.embedded import resolve_data_dir
 
-        return load_train_data(self.settings.data_dir or embedded_data_dir())
+        return load_train_data(resolve_data_dir(self.settings.data_dir))
 
 
 def _worker(task: tuple) -> None:
