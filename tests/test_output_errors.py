@@ -99,7 +99,8 @@ def read_only(folder: Path):
 def test_train_below_a_file_names_the_path(data_dir, tmp_path):
     (tmp_path / "somefile").write_text("not a folder")
     r = trajsynth("train", str(data_dir), "--preset", "tiny", "--out", str(tmp_path / "somefile" / "sub"))
-    one_line_error(r, rf"error: cannot write {re.escape(str(tmp_path))}/somefile/sub: Not a directory")
+    one_line_error(r, rf"error: cannot write to {re.escape(str(tmp_path))}/somefile/sub: "
+                      rf"{re.escape(str(tmp_path))}/somefile is a file, not a folder")
     assert (tmp_path / "somefile").read_text() == "not a folder" and sorted(os.listdir(tmp_path)) == ["somefile"]
 
 
@@ -108,7 +109,7 @@ def test_train_into_a_read_only_folder(data_dir, tmp_path):
     ro.mkdir()
     with read_only(ro):
         r = trajsynth("train", str(data_dir), "--preset", "tiny", "--out", str(ro))
-    one_line_error(r, rf"error: cannot write {re.escape(str(ro))}/{RUN}: (Permission denied|Operation not permitted)")
+    one_line_error(r, rf"error: cannot write to {re.escape(str(ro))}: permission denied")
     assert os.listdir(ro) == []
 
 
@@ -117,8 +118,7 @@ def test_export_into_a_read_only_folder(model_ckpt, tmp_path):
     ro.mkdir()
     with read_only(ro):
         r = trajsynth("export-samples", str(model_ckpt), "--n", "50", "--out", str(ro / "samples.npz"))
-    one_line_error(r, rf"error: cannot write {re.escape(str(ro))}/samples.npz: (Permission denied|Operation not "
-                      "permitted)")
+    one_line_error(r, rf"error: cannot write to {re.escape(str(ro))}: permission denied")
     assert os.listdir(ro) == []
 
 

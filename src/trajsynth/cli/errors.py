@@ -6,6 +6,7 @@ import os
 import sys
 from pathlib import Path
 
+from ..utils.atomic import WriteError
 from ..utils.checks import WrongTypeError
 
 # What the library raises for bad input (ConfigError, CheckpointError, RawFormatError are ValueErrors;
@@ -26,15 +27,18 @@ def os_error_message(e: OSError) -> str:
     if e.errno is None or e.filename is None:
         return str(e)
     path = Path(e.filename)
-    if isinstance(e, PermissionError):
+    kind = OSError(e.errno, e.strerror or "")  # the subclass Python gives this errno: PermissionError, ...
+    if isinstance(kind, PermissionError):
         if path.exists() and not os.access(path, os.R_OK):
             return f"cannot read {path}: permission denied"
         folder = path if path.is_dir() else path.parent
         return f"cannot write to {folder}: permission denied"
-    if isinstance(e, (NotADirectoryError, FileExistsError)):
+    if isinstance(kind, (NotADirectoryError, FileExistsError)):
         blocking = next((p for p in (path, *path.parents) if p.exists() and not p.is_dir()), None)
         if blocking is not None:
             return f"cannot write to {path}: {blocking} is a file, not a folder"
+    if isinstance(e, WriteError):  # "cannot write PATH: No space left on device"
+        return str(e)
     return f"{path}: {(e.strerror or 'failed').lower()}"
 
 

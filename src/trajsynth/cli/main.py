@@ -9,6 +9,7 @@ import sys
 from ..utils.threads import ENV
 from . import data_cmds, eval_cmds, model_cmds, tune_cmds
 from .errors import EXPECTED, CliError, os_error_message, silence_stdout
+from .options import add_count
 
 COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds)
 
@@ -23,20 +24,9 @@ def build_parser() -> argparse.ArgumentParser:
     for module in COMMANDS:
         module.register(sub)
     for command in sub.choices.values():
-        command.add_argument("--threads", type=_threads, metavar="N",
-                             help=f"torch threads (default: 1 for generation, the free cores for training; "
-                                  f"also ${ENV}, then $OMP_NUM_THREADS)")
+        add_count(command, "--threads", metavar="N", help=f"torch threads (default: 1 for generation, the free "
+                                                          f"cores for training; also ${ENV}, then $OMP_NUM_THREADS)")
     return parser
-
-
-def _threads(raw: str) -> int:
-    try:
-        n = int(raw)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a whole number, got {raw!r}") from None
-    if n < 1:
-        raise argparse.ArgumentTypeError(f"must be >= 1, got {n}")
-    return n
 
 
 def _version() -> str:
