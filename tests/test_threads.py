@@ -43,6 +43,6 @@ def test_using_threads_restores():
 def test_cli_threads_option_is_checked_and_scoped(clean_env, capsys):
     with pytest.raises(SystemExit):
         main(["summarize", "--threads", "0"])
-    assert "--threads: must be >= 1, got 0" in capsys.readouterr().err
+    assert "--threads must be >= 1, got 0" in capsys.readouterr().err
     assert main(["summarize", "--threads", "1"]) == 0
     assert threads.ENV not in __import__("os").environ  # the option does not leak past the call
