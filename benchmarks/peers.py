@@ -18,7 +18,9 @@ The peers, how each is driven and timed (every peer with its defaults; ``--seed`
   {useTimestamps: true})`` run with node by ``benchmarks/peers/ghost_cursor.mjs``. Times are
   ghost-cursor's own timestamps (step time from the Bézier curve's speed over a random movement
   speed), counted from the first point; steps of 0 ms that it emits are kept. Its ``Math.random`` is
-  seeded. ghost-cursor clamps points to x, y >= 0: screen positions are used for that reason.
+  seeded. ghost-cursor clamps points to x, y >= 0 (a page's top-left corner), so movements are drawn
+  at their real screen positions, moved right / down just enough where the start or the end lies at
+  a negative coordinate (multi-monitor logs; none in processed SapiMouse).
 * ``cursory`` (PyPI ``cursory``): ``generate_trajectory(start, end, seed=seed + i)``, which picks a
   recorded human movement of similar direction and length, warps it onto start → end and resamples
   it at its default 60 Hz (``frequency=60``, ``frequency_randomizer=1``); its own timings are used.
@@ -105,12 +107,13 @@ def ghost_cursor_paths(req: Requests, seed: int) -> list[np.ndarray]:
         raise PeerMissing("ghost_cursor needs node (Node.js >= 18) on PATH: apt-get install nodejs npm")
     if not (PEERS_DIR / "node_modules" / "ghost-cursor").is_dir():
         raise PeerMissing(f"ghost-cursor is not installed: {NPM_INSTALL}")
-    moves = np.concatenate([req.start, req.end], axis=1).tolist()
+    shift = np.maximum(0.0, -np.minimum(req.start, req.end))  # (n, 2): ghost-cursor clamps to x, y >= 0
+    moves = np.concatenate([req.start + shift, req.end + shift], axis=1).tolist()
     proc = subprocess.run([node, str(NODE_SCRIPT)], input=json.dumps({"seed": seed, "moves": moves}),
                           capture_output=True, text=True, cwd=PEERS_DIR, check=False)
     if proc.returncode != 0:
         raise RuntimeError(f"ghost_cursor.mjs failed ({proc.returncode}): {proc.stderr.strip()[-2000:]}")
-    return [np.asarray(p, np.float64) for p in json.loads(proc.stdout)]
+    return [np.asarray(p, np.float64) - [0, *d] for p, d in zip(json.loads(proc.stdout), shift, strict=True)]
 
 
 def cursory_paths(req: Requests, seed: int) -> list[np.ndarray]:
@@ -223,25 +226,35 @@ def _runs(xy: np.ndarray, k: int, stride: int = 1) -> list[tuple]:
     return [r for r in runs if np.abs(r).sum() >= 5 * k]
 
 
-def cursory_overlap(data_dir: Path, k: int = 12) -> dict[str, dict[str, int]]:
-    """Per split: cursory recordings sharing a run of k displacement steps with a movement, and those movements."""
+def cursory_recordings(k: int = 12) -> dict[tuple, int]:
+    """Every run of k displacement steps in cursory's shipped recordings → the recording's index."""
     try:
         import cursory  # noqa: F401  (its recordings ship inside the package)
     except ImportError:
         raise PeerMissing(f"cursory is not installed: {PIP_INSTALL}") from None
     db = Path(sys.modules["cursory"].__file__).parent / "trajectories.json.gz"
-    owner = {}
+    owner: dict[tuple, int] = {}
     for j, rec in enumerate(json.loads(gzip.decompress(db.read_bytes()))):
         for r in _runs(np.asarray(rec["points"], np.float64), k):
             owner.setdefault(r, j)
-    result = {}
+    return owner
+
+
+def overlap(owner: dict[tuple, int], paths: list[np.ndarray], users, k: int = 12) -> dict[str, int]:
+    """How many (t, x, y) paths share a run of k steps with a recording, how many recordings and users that is."""
+    hits = [{owner[r] for r in _runs(p[:, 1:], k, stride=2) if r in owner} for p in paths]
+    return {"movements": len(paths), "movements_matched": sum(bool(h) for h in hits),
+            "recordings_matched": len(set().union(*hits)),
+            "users_matched": len({str(users[i]) for i, h in enumerate(hits) if h})}
+
+
+def cursory_overlap(data_dir: Path, k: int = 12) -> dict[str, dict[str, int]]:
+    """Per split of a data directory: its movements found in cursory's recordings (see :func:`overlap`)."""
+    owner = cursory_recordings(k)
+    result = {"cursory": {"recordings": len(set(owner.values()))}}
     for split in ("train", "val", "test"):
         s = load_split(data_dir, split)
-        hits = [{owner[r] for r in _runs(s.path(i)[:, 1:], k, stride=2) if r in owner} for i in range(len(s))]
-        result[split] = {"movements": len(s), "movements_matched": sum(bool(h) for h in hits),
-                         "recordings_matched": len(set().union(*hits)), "users_matched":
-                         len({str(s.user[i]) for i, h in enumerate(hits) if h})}
-    result["recordings"] = {"total": len(set(owner.values()))}
+        result[split] = overlap(owner, [s.path(i) for i in range(len(s))], s.user, k)
     return result
 
 
