@@ -69,8 +69,8 @@ class ReadReport:
 
 
 def detect_format(header: str, path: str | Path = "<input>") -> str:
-    """Name the log format from a CSV header line."""
-    cols = [c.strip().lower() for c in header.strip().split(",")]
+    """Name the log format from a CSV header line (a UTF-8 byte-order mark before it is ignored)."""
+    cols = [c.strip().lower() for c in header.strip().lstrip("\ufeff").split(",")]
     for name, expected in _HEADERS.items():
         if cols == expected:
             return name
