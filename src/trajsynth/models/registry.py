@@ -27,7 +27,7 @@ def family_names() -> list[str]:
 
 
 def get_family(name: str) -> Family:
-    if name not in FAMILIES:
+    if not isinstance(name, str) or name not in FAMILIES:
         raise ConfigError(f"unknown model family {name!r}; choose from {', '.join(FAMILIES)}")
     fam = importlib.import_module(FAMILIES[name]).FAMILY
     _check_disjoint(fam)
