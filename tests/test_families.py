@@ -183,3 +183,22 @@ def test_damaged_progress_record_is_neither_complete_nor_continuable(finals, tmp
     path = _damaged(finals, tmp_path, "latent_wgan", trainer_state={**ckpt["trainer_state"], "done": "stage1"})
     with pytest.raises(CheckpointError, match="not a finished-phase checkpoint"):  # once: list("stage1") passed
         load_continuable(path)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: {"trainer_state": {**c["trainer_state"], "phase": "1"}}, "progress record: phase '1'"),
+    (lambda c: {"trainer_state": {**c["trainer_state"], "done": ["stage2"]}}, "phases done"),
+    (lambda c: {"trainer_state": {**c["trainer_state"], "window": [{"a": "x"}]}}, "logging window"),
+    (lambda c: {"training": {**c["training"], "optimizers": {}}}, r"training state cannot be restored \(KeyError"),
+    (lambda c: {"rng": {"torch": torch.zeros(3)}}, r"training state cannot be restored \(TypeError: RNG state"),
+    (lambda c: {"train": [1]}, "stored configuration cannot be used"),
+], ids=["phase", "done", "window", "optimizers", "rng", "train"])
+def test_a_damaged_resume_writes_nothing(finals, data_dir, tmp_path, change, words):
+    ckpt = load_checkpoint(finals["latent_wgan"])
+    path = _damaged(finals, tmp_path, "latent_wgan", **change(ckpt))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with pytest.raises(CheckpointError, match=words) as info:
+        Trainer.from_checkpoint(path, load_train_data(data_dir), run_dir, tensorboard=False, progress=False)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert list(run_dir.iterdir()) == []  # config.yaml was written before the state failed to load
