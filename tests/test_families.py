@@ -202,3 +202,11 @@ def test_a_damaged_resume_writes_nothing(finals, data_dir, tmp_path, change, wor
         Trainer.from_checkpoint(path, load_train_data(data_dir), run_dir, tensorboard=False, progress=False)
     assert str(path) in str(info.value) and "\n" not in str(info.value)
     assert list(run_dir.iterdir()) == []  # config.yaml was written before the state failed to load
+
+
+def test_unknown_until_phase_fails_before_the_run_folder(data_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", str(data_dir), "--family", "procedural", "--preset", "tiny", "--until", "stage1",
+                 "--out", str(out), "--no-tensorboard", "--quiet"]) == 2
+    assert "unknown phase 'stage1' for --until; procedural has fit" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []

@@ -17,7 +17,7 @@ from ..serving.export import describe, write_samples
 from ..serving.sampler import TrajectorySampler
 from ..training.loop import Trainer, TrainingDiverged
 from ..training.runs import new_run_dir
-from ..training.setup import build_run_config, continuing_config, load_continuable, user_values
+from ..training.setup import build_run_config, check_until, continuing_config, load_continuable, user_values
 
 
 def _family_help() -> str:
@@ -106,11 +106,13 @@ def _train(a: argparse.Namespace, family: str, init: str | None, until: str | No
     if init:
         ckpt = load_continuable(init, family)
         run_cfg = continuing_config(ckpt, init, a.preset, _values(a), data.train.max_len)
+        check_until(run_cfg.family, until)
         run = new_run_dir(a.out)
         print(f"run folder: {run} (continuing from {init})")
         tr = Trainer.continue_from(ckpt, run_cfg, data, run, **_run_kw(a))
     else:
         run_cfg = build_run_config(family, a.preset, _values(a), data.train.max_len)
+        check_until(run_cfg.family, until)
         run = new_run_dir(a.out)
         print(f"run folder: {run}")
         tr = Trainer(run_cfg, data, run, **_run_kw(a))

@@ -87,5 +87,12 @@ def load_continuable(path: str | Path, family: str | None = None) -> dict:
     return ckpt
 
 
+def check_until(family: str, until: str | None) -> None:
+    """``until`` names one of the family's phases (or is None): checked before a run folder is made."""
+    phases = get_family(family).phase_names
+    if until is not None and until not in phases:
+        raise ConfigError(f"unknown phase {until!r} for --until; {family} has {', '.join(phases)}")
+
+
 def describe_config(run: RunConfig) -> dict[str, Any]:
     return {"family": run.family, **to_dict(run.arch), **to_dict(run.train)}
