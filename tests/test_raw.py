@@ -274,3 +274,11 @@ def test_non_finite_numbers_are_skipped_as_malformed(tmp_path):
     log, report = read_log(write_csv(tmp_path / "nan.csv", rows))
     assert np.isfinite(log.t).all() and np.isfinite(log.x).all()
     assert report.skipped.get("non-numeric timestamp or position") == 2
+
+
+def test_large_finite_numbers_are_kept(tmp_path):
+    """A row of finite numbers whose sum overflows (x = y = 1e308) was skipped as non-numeric."""
+    rows = [*movement_rows(), "300,NoButton,Move,1e308,1e308", "301,NoButton,Move,-1e308,1e308"]
+    log, report = read_log(write_csv(tmp_path / "big.csv", rows))
+    assert len(log) == len(rows) and not report.skipped
+    assert log.x[-2:].tolist() == [1e308, -1e308]
