@@ -55,15 +55,12 @@ settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def pytest_terminal_summary(terminalreporter):
-    """The number of fuzz cases run, per test file and in all (CI's log shows it)."""
+    """The number of fuzz cases run, per property and in all (CI's log shows it)."""
     if not FUZZ_COUNTS:
         return
-    by_file: dict[str, int] = {}
-    for test, n in FUZZ_COUNTS.items():
-        by_file[test.split("::")[0]] = by_file.get(test.split("::")[0], 0) + n
     terminalreporter.write_sep("-", "fuzzing")
-    for name, n in sorted(by_file.items()):
-        terminalreporter.write_line(f"{name}: {n}")
+    for test, n in sorted(FUZZ_COUNTS.items()):
+        terminalreporter.write_line(f"{n:6d}  {test}")
     terminalreporter.write_line(f"fuzz cases run: {sum(FUZZ_COUNTS.values())} "
                                 f"(profile {settings._current_profile})")
 
