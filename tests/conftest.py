@@ -8,15 +8,22 @@
   directory built from them with :func:`trajsynth.data.preprocess.preprocess`.
 * The embedded-data cache (``TRAJSYNTH_CACHE``) always points into the test session's
   temporary folder, never into the user's home.
+* Property-based (fuzz) tests run under a Hypothesis profile: ``ci`` by default (a few hundred
+  cases per test, derandomized so every run draws the same cases), ``thorough`` when
+  ``HYPOTHESIS_PROFILE=thorough`` (ten times more cases, random draws). Each fuzz case calls
+  :func:`fuzzing.count_case`; the session ends with ``fuzz cases run: N``.
 """
 
 from __future__ import annotations
 
 import gzip
+import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from fuzzing import FUZZ_COUNTS
+from hypothesis import HealthCheck, Phase, settings
 
 from trajsynth.data.preprocess import PreprocessConfig, build_data_dir, preprocess
 from trajsynth.data.raw import BUTTONS, STATES, EventLog
@@ -31,6 +38,31 @@ BALABIT_HEADER = "record timestamp,client timestamp,button,state,x,y"
 # The synthetic raw directory of the ``raw_dir`` fixture.
 RAW_USERS = 6
 RAW_SEGMENTS = 120
+
+
+# --------------------------------------------------------------------------- fuzzing
+
+_FUZZ_HEALTH = [HealthCheck.too_slow, HealthCheck.function_scoped_fixture, HealthCheck.data_too_large,
+                HealthCheck.filter_too_much]
+settings.register_profile("ci", max_examples=200, deadline=None, derandomize=True, database=None,
+                          print_blob=True, suppress_health_check=_FUZZ_HEALTH)
+settings.register_profile("thorough", max_examples=2000, deadline=None, print_blob=True,
+                          suppress_health_check=_FUZZ_HEALTH)
+# Triage: the ci cases without shrinking, so every failing property reports at once and fast.
+settings.register_profile("triage", parent=settings.get_profile("ci"),
+                          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
+
+
+def pytest_terminal_summary(terminalreporter):
+    """The number of fuzz cases run, per property and in all (CI's log shows it)."""
+    if not FUZZ_COUNTS:
+        return
+    terminalreporter.write_sep("-", "fuzzing")
+    for test, n in sorted(FUZZ_COUNTS.items()):
+        terminalreporter.write_line(f"{n:6d}  {test}")
+    terminalreporter.write_line(f"fuzz cases run: {sum(FUZZ_COUNTS.values())} "
+                                f"(profile {settings._current_profile})")
 
 
 # --------------------------------------------------------------------------- environment

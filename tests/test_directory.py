@@ -158,6 +158,35 @@ def test_missing_or_broken_params_and_meta_name_the_file(written):
         load_meta(out)
 
 
+@pytest.mark.parametrize("name, damage, error, words", [
+    ("X_train.npy", lambda p: p.unlink(), FileNotFoundError, "X_train.npy is missing"),
+    ("X_train.npy", lambda p: p.write_bytes(p.read_bytes()[:100]), ValueError, "X_train.npy: cannot be read"),
+    ("L_train.npy", lambda p: p.write_bytes(b""), ValueError, "L_train.npy: cannot be read"),
+    ("C_train.npy", lambda p: np.save(p, np.zeros(2, np.float32)), ValueError, r"C_train.npy: shape \(2,\), expected"),
+    ("X_train.npy", lambda p: np.save(p, np.zeros((3, 6), np.float32)), ValueError, r"X_train.npy: shape \(3, 6\)"),
+    ("L_train.npy", lambda p: np.save(p, np.array(["a", "b", "c"])), ValueError, "non-numeric"),
+    ("paths_train.npz", lambda p: p.write_bytes(p.read_bytes()[:-30]), ValueError, "paths_train.npz: cannot be read"),
+    ("paths_train.npz", lambda p: np.savez(p, points=np.zeros((3, 3)), offsets=np.zeros(2, np.int64),
+                                           start_px=np.zeros((3, 2)), user=np.array(["a"] * 3),
+                                           session=np.array(["s"] * 3), action=np.array(["x"] * 3)),
+     ValueError, "do not describe 3 movements"),
+], ids=["missing", "truncated", "empty", "C-shape", "X-shape", "L-text", "npz-truncated", "npz-offsets"])
+def test_load_split_names_the_damaged_file(written, name, damage, error, words):
+    """Found by tests/test_fuzz_datadir.py: numpy's own errors (or none at all) came out of load_split."""
+    out, _, _ = written
+    damage(out / name)
+    with pytest.raises(error, match=words) as info:
+        load_split(out, "train")
+    assert "\n" not in str(info.value)
+
+
+def test_params_that_are_not_numbers_are_refused():
+    d = PARAMS.to_dict()
+    for bad in ({**d, "dt_max": "fast"}, {**d, "format_version": float("inf")}, [1, 2], None):
+        with pytest.raises(ValueError, match="normalization params"):
+            NormalizationParams.from_dict(bad)
+
+
 # --------------------------------------------------------------------------- the embedded directory
 
 

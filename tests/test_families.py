@@ -14,9 +14,17 @@ from trajsynth.cli.main import main
 from trajsynth.config import ConfigError
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.base import TrajectoryModel
-from trajsynth.models.checkpoint import CheckpointError, build_model, load_checkpoint, save_checkpoint
+from trajsynth.models.checkpoint import (
+    CheckpointError,
+    build_model,
+    is_complete,
+    load_checkpoint,
+    phases_done,
+    save_checkpoint,
+)
 from trajsynth.models.registry import family_names, get_family, run_config
 from trajsynth.training.loop import Trainer
+from trajsynth.training.setup import load_continuable
 
 FIXTURES = Path(__file__).parent / "data"
 MAX_LEN = 40
@@ -117,3 +125,83 @@ def test_version_1_checkpoint_resumes(data_dir, tmp_path):
                                  progress=False)
     assert tr.state["done"] == ["stage1", "stage2"]
     assert tr.train() == tmp_path / "final.pt"  # nothing left to train: the final model is written again
+
+
+# --------------------------------------------------------------------------- damaged checkpoints
+# Found by tests/test_fuzz_checkpoints.py: each raised TypeError, AttributeError, RuntimeError or KeyError from
+# deep inside (or, for huge stored sizes, tried to allocate them), or gave a message over several lines.
+
+
+def _damaged(finals, tmp_path, which: str, **changes) -> Path:
+    ckpt = load_checkpoint(finals[which])
+    path = tmp_path / f"{which}_damaged.pt"
+    save_checkpoint(path, {**ckpt, **changes})
+    return path
+
+
+def test_damaged_checkpoints_are_checkpoint_errors(finals, tmp_path):
+    ckpt = load_checkpoint(finals["latent_wgan"])
+    state = dict(ckpt["model_state"])
+    cases = [
+        (dict(model_state=[1, 2]), "holds no model weights"),
+        (dict(family_version="1"), "family_version '1' is not a version number"),
+        (dict(arch={**ckpt["arch"], "critic_hidden_dims": [2**40]}), r"weight critic\..* is \(.*\) but the stored"),
+        (dict(arch={**ckpt["arch"], "noise_dim": 2**70}), "stored architecture cannot be used"),
+        (dict(model_state={**state, "critic.extra": torch.zeros(1)}), r"has unknown weights \['critic.extra'\]"),
+        (dict(model_state={k: v for k, v in state.items() if k != "critic.out.bias"}), "lacks weights"),
+        (dict(arch=[1, 2]), "expected a mapping of LatentWGANArch keys, got list"),
+    ]
+    for changes, words in cases:
+        path = _damaged(finals, tmp_path, "latent_wgan", **changes)
+        with pytest.raises(CheckpointError, match=words) as info:
+            build_model(load_checkpoint(path), path)
+        assert "\n" not in str(info.value)
+
+
+def test_weight_mismatch_message_is_one_line(finals, tmp_path):
+    state = dict(load_checkpoint(finals["latent_wgan"])["model_state"])
+    state["critic.out.bias"] = torch.zeros(3, 3)
+    path = _damaged(finals, tmp_path, "latent_wgan", model_state=state)
+    with pytest.raises(CheckpointError, match=r"critic.out.bias is \(3, 3\) but the stored architecture needs"):
+        build_model(load_checkpoint(path), path)
+
+
+def test_family_of_another_type_is_a_config_error(finals, tmp_path):
+    path = _damaged(finals, tmp_path, "procedural", family={"name": "procedural"})
+    with pytest.raises(ConfigError, match="unknown model family"):
+        build_model(load_checkpoint(path), path)
+
+
+def test_damaged_progress_record_is_neither_complete_nor_continuable(finals, tmp_path):
+    ckpt = load_checkpoint(finals["latent_wgan"])
+    assert not is_complete({**ckpt, "trainer_state": [1]}) and phases_done({**ckpt, "trainer_state": 3}) == []
+    path = _damaged(finals, tmp_path, "latent_wgan", trainer_state={**ckpt["trainer_state"], "done": "stage1"})
+    with pytest.raises(CheckpointError, match="not a finished-phase checkpoint"):  # once: list("stage1") passed
+        load_continuable(path)
+
+
+@pytest.mark.parametrize("change, words", [
+    (lambda c: {"trainer_state": {**c["trainer_state"], "phase": "1"}}, "progress record: phase '1'"),
+    (lambda c: {"trainer_state": {**c["trainer_state"], "done": ["stage2"]}}, "phases done"),
+    (lambda c: {"trainer_state": {**c["trainer_state"], "window": [{"a": "x"}]}}, "logging window"),
+    (lambda c: {"training": {**c["training"], "optimizers": {}}}, r"training state cannot be restored \(KeyError"),
+    (lambda c: {"rng": {"torch": torch.zeros(3)}}, r"training state cannot be restored \(TypeError: RNG state"),
+    (lambda c: {"train": [1]}, "stored configuration cannot be used"),
+], ids=["phase", "done", "window", "optimizers", "rng", "train"])
+def test_a_damaged_resume_writes_nothing(finals, data_dir, tmp_path, change, words):
+    ckpt = load_checkpoint(finals["latent_wgan"])
+    path = _damaged(finals, tmp_path, "latent_wgan", **change(ckpt))
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    with pytest.raises(CheckpointError, match=words) as info:
+        Trainer.from_checkpoint(path, load_train_data(data_dir), run_dir, tensorboard=False, progress=False)
+    assert str(path) in str(info.value) and "\n" not in str(info.value)
+    assert list(run_dir.iterdir()) == []  # config.yaml was written before the state failed to load
+
+
+def test_unknown_until_phase_fails_before_the_run_folder(data_dir, tmp_path, capsys):
+    out = tmp_path / "runs"
+    assert main(["train", str(data_dir), "--family", "procedural", "--preset", "tiny", "--until", "stage1",
+                 "--out", str(out), "--no-tensorboard", "--quiet"]) == 2
+    assert "unknown phase 'stage1' for --until; procedural has fit" in capsys.readouterr().err
+    assert not out.exists() or list(out.iterdir()) == []

@@ -54,6 +54,15 @@ def test_read_log_unknown_header_names_the_file(tmp_path):
         read_log(path)
 
 
+def test_a_byte_order_mark_before_the_header_is_ignored(tmp_path):
+    """Found by tests/test_fuzz_readers.py: a UTF-8 BOM (Windows editors write one) made the header unknown."""
+    path = tmp_path / "bom.csv"
+    path.write_bytes(b"\xef\xbb\xbf" + ("\n".join([SAPI_HEADER, *movement_rows()]) + "\n").encode())
+    log, report = read_log(path)
+    assert len(log) == 8 and report.rows == 8 and not report.skipped
+    assert detect_format("\ufeff" + BALABIT_HEADER) == "balabit"
+
+
 def test_explicit_format_must_match_the_header(tmp_path):
     path = write_csv(tmp_path / "s.csv", movement_rows())
     assert read_log(path, fmt="sapimouse")[0].t.size == 8
@@ -265,3 +274,11 @@ def test_non_finite_numbers_are_skipped_as_malformed(tmp_path):
     log, report = read_log(write_csv(tmp_path / "nan.csv", rows))
     assert np.isfinite(log.t).all() and np.isfinite(log.x).all()
     assert report.skipped.get("non-numeric timestamp or position") == 2
+
+
+def test_large_finite_numbers_are_kept(tmp_path):
+    """A row of finite numbers whose sum overflows (x = y = 1e308) was skipped as non-numeric."""
+    rows = [*movement_rows(), "300,NoButton,Move,1e308,1e308", "301,NoButton,Move,-1e308,1e308"]
+    log, report = read_log(write_csv(tmp_path / "big.csv", rows))
+    assert len(log) == len(rows) and not report.skipped
+    assert log.x[-2:].tolist() == [1e308, -1e308]

@@ -157,6 +157,41 @@ def not_npy(d):
     (d / "X_val.npy").write_text("this is not an array")
 
 
+def damaged_npy_header(d):
+    data = bytearray((d / "L_test.npy").read_bytes())
+    data[data.index(b"(")] = ord("]")  # numpy parses the header as a Python literal: a TokenError inside
+    (d / "L_test.npy").write_bytes(bytes(data))
+
+
+def damaged_npz(d):
+    data = (d / "paths_val.npz").read_bytes()
+    (d / "paths_val.npz").write_bytes(data[: len(data) // 2])  # no central directory: a BadZipFile inside
+
+
+def npz_flag_bits(d):
+    data = bytearray((d / "paths_test.npz").read_bytes())
+    data[data.index(b"PK\x01\x02") + 8] |= 0x20  # "compressed patched data": zipfile raises NotImplementedError
+    (d / "paths_test.npz").write_bytes(bytes(data))
+
+
+def text_x(d):
+    _save(d, "X_train.npy", np.load(d / "X_train.npy").astype(str))
+
+
+def text_c(d):
+    _save(d, "C_val.npy", np.load(d / "C_val.npy").astype(str))
+
+
+def meta_not_utf8(d):
+    (d / "meta.json").write_bytes(b"\xff\xfe" + (d / "meta.json").read_bytes())
+
+
+def params_not_numbers(d):
+    params = json.loads((d / "normalization_params.json").read_text())
+    params.update(dt_max=[1, 2], format_version=float("inf"))  # json writes Infinity
+    (d / "normalization_params.json").write_text(json.dumps(params))
+
+
 def different_max_len(d):
     X = np.load(d / "X_val.npy")
     _save(d, "X_val.npy", np.concatenate([X, np.zeros((len(X), 5, X.shape[2]), X.dtype)], axis=1))
@@ -192,6 +227,14 @@ CASES = [
     (params_key_missing, "normalization_params.json", "speed_max"),
     (not_npy, "X_val.npy", "cannot be read"),
     (different_max_len, "X_*.npy", "disagree on max_seq_len"),
+    # found by tests/test_fuzz_datadir.py: each of these raised out of the validator
+    (damaged_npy_header, "L_test.npy", "cannot be read as a .npy array (TokenError"),
+    (damaged_npz, "paths_val.npz", "BadZipFile"),
+    (npz_flag_bits, "paths_test.npz", "NotImplementedError"),
+    (text_x, "X_train.npy", "dtype <U"),
+    (text_c, "C_val.npy", "dtype <U"),
+    (meta_not_utf8, "meta.json", "utf-8"),
+    (params_not_numbers, "normalization_params.json", "['dt_max'] are not numbers"),
 ]
 
 

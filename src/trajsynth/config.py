@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -57,12 +58,15 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             return value
         raise ConfigError(f"{name}: expected true/false, got {value!r}")
     if annotation is int:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or int(value) != value:
+        whole = isinstance(value, int) or (isinstance(value, float) and _finite(value) and value == int(value))
+        if isinstance(value, bool) or not whole:
             raise ConfigError(f"{name}: expected an integer, got {value!r}")
+        if not -(2**63) <= int(value) < 2**63:
+            raise ConfigError(f"{name}: the value does not fit in a 64-bit integer")
         return int(value)
     if annotation is float:
-        if isinstance(value, bool) or not isinstance(value, (int, float)):
-            raise ConfigError(f"{name}: expected a number, got {value!r}")
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not _finite(value):
+            raise ConfigError(f"{name}: expected a finite number, got {value!r}")
         return float(value)
     if annotation is str:
         if not isinstance(value, str):
@@ -71,8 +75,19 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
     return value
 
 
+def _finite(value: int | float) -> bool:
+    """A number that is a finite float (a huge int is not: float() overflows)."""
+    try:
+        return math.isfinite(value)
+    except OverflowError:
+        return False
+
+
 def from_dict(cls: type[T], data: dict[str, Any], strict: bool = True) -> T:
     """Build a config dataclass; unknown keys are an error when ``strict``."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"expected a mapping of {cls.__name__} keys, got {type(data).__name__}")
+    check_key_names(data)
     hints = typing.get_type_hints(cls)
     names = {f.name for f in dataclasses.fields(cls)}
     unknown = sorted(set(data) - names)
@@ -80,6 +95,13 @@ def from_dict(cls: type[T], data: dict[str, Any], strict: bool = True) -> T:
         raise ConfigError(unknown_keys_message(unknown, names))
     values = {k: _coerce(k, v, hints[k]) for k, v in data.items() if k in names}
     return cls(**values)
+
+
+def check_key_names(data: dict) -> None:
+    """Config keys are names (YAML also allows numbers, null or lists as keys)."""
+    odd = [k for k in data if not isinstance(k, str)]
+    if odd:
+        raise ConfigError(f"config keys must be names, got {', '.join(repr(k) for k in odd[:3])}")
 
 
 def unknown_keys_message(unknown: list[str], known) -> str:
@@ -109,6 +131,8 @@ class TrainConfig:
         for name in ("batch_size", "log_interval", "eval_interval", "save_interval"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if not 0 <= self.seed < 2**32:
+            raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
 
 
 LR_SCHEDULES = ("none", "cosine", "step", "plateau")
@@ -123,9 +147,14 @@ def parse_overrides(pairs: list[str] | None) -> dict[str, Any]:
             raise ConfigError(f"override {pair!r} is not of the form key=value")
         try:
             out[key.strip()] = yaml.safe_load(raw) if raw.strip() else ""
-        except yaml.YAMLError as e:
-            raise ConfigError(f"override {pair!r}: value is not valid YAML ({e})") from None
+        except (yaml.YAMLError, ValueError) as e:  # ValueError: an integer of more digits than Python converts
+            raise ConfigError(f"override {pair!r}: value is not valid YAML ({_one_line(e)})") from None
     return out
+
+
+def _one_line(e: BaseException) -> str:
+    """YAML's errors point at the spot over several lines: one line for a message."""
+    return " ".join(str(e).split())
 
 
 def replace(cfg: T, overrides: dict[str, Any]) -> T:
@@ -140,8 +169,10 @@ def load_yaml(path: str | Path) -> dict[str, Any]:
         data = yaml.safe_load(path.read_text())
     except FileNotFoundError:
         raise ConfigError(f"config file {path} does not exist") from None
-    except yaml.YAMLError as e:
-        raise ConfigError(f"{path}: not valid YAML ({e})") from None
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not a UTF-8 text file ({e.reason} at byte {e.start})") from None
+    except (yaml.YAMLError, ValueError) as e:
+        raise ConfigError(f"{path}: not valid YAML ({_one_line(e)})") from None
     if data is None:
         return {}
     if not isinstance(data, dict):

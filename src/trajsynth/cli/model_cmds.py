@@ -19,7 +19,7 @@ from ..serving.sampler import TrajectorySampler
 from ..training import distributed
 from ..training.loop import Trainer, TrainingDiverged
 from ..training.runs import new_run_dir
-from ..training.setup import build_run_config, continuing_config, load_continuable, user_values
+from ..training.setup import build_run_config, check_until, continuing_config, load_continuable, user_values
 from .options import add_command, add_count, add_seed
 
 
@@ -116,11 +116,13 @@ def _train(a: argparse.Namespace, family: str, init: str | None, until: str | No
         data = load_train_data(_data_dir(a, ctx), a.quality_filter_z)
         if ckpt is not None:
             run_cfg = continuing_config(ckpt, init, a.preset, values, data.train.max_len)
+            check_until(run_cfg.family, until)
             run = distributed.agree_run_dir(a.out, ctx)
             distributed.say(ctx, f"run folder: {run} (continuing from {init})")
             tr = Trainer.continue_from(ckpt, run_cfg, data, run, **_run_kw(a, ctx))
         else:
             run_cfg = build_run_config(family, a.preset, values, data.train.max_len)
+            check_until(run_cfg.family, until)
             run = distributed.agree_run_dir(a.out, ctx)
             distributed.say(ctx, f"run folder: {run}")
             tr = Trainer(run_cfg, data, run, **_run_kw(a, ctx))

@@ -14,6 +14,10 @@ Layout (N = movements in a split, T = max_seq_len)::
 from __future__ import annotations
 
 import json
+import struct
+import tokenize
+import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,24 +126,70 @@ def load_meta(data_dir: str | Path) -> dict:
         raise ValueError(f"{path}: not valid JSON ({e})") from None
 
 
-def _load_npy(path: Path) -> np.ndarray:
+# What numpy raises for a damaged .npy / .npz: a bad header is parsed as a Python literal (SyntaxError,
+# tokenize.TokenError), a short file is a ValueError or EOFError; a damaged archive is a BadZipFile, a zlib or
+# struct error, or, when its flag bits changed, a NotImplementedError (compression) or RuntimeError (encryption).
+_READ_ERRORS = (ValueError, OSError, EOFError, KeyError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
+                zlib.error, struct.error, NotImplementedError, RuntimeError)
+_PATH_KEYS = ("points", "offsets", "start_px", "user", "session", "action")
+
+
+def _unreadable(path: Path, what: str, e: BaseException) -> ValueError:
+    detail = " ".join(str(e).split())[:200]
+    return ValueError(f"{path}: cannot be read as {what} ({type(e).__name__}: {detail})")
+
+
+def load_array(path: str | Path, mmap: bool = False) -> np.ndarray:
+    """One ``.npy`` array (no pickle); FileNotFoundError or a one-line ValueError naming the file.
+
+    ``mmap`` maps the file instead of reading it: a damaged header that claims more data than the
+    file holds is then an error, not an allocation of that size.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
     try:
-        return np.load(path, allow_pickle=False)
-    except (ValueError, EOFError):
-        raise ValueError(f"{path} is not a readable .npy array (`trajsynth validate-data {path.parent}` "
-                         "checks the whole directory)") from None
+        return np.load(path, allow_pickle=False, mmap_mode="r" if mmap else None)
+    except _READ_ERRORS as e:
+        raise _unreadable(path, "a .npy array", e) from None
+
+
+def load_arrays(path: str | Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
+    """The arrays ``keys`` of one ``.npz`` archive, with the errors of :func:`load_array`."""
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} is missing")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in keys}
+    except _READ_ERRORS as e:
+        raise _unreadable(path, f"an .npz archive of {', '.join(keys)}", e) from None
+
+
+def _check_shapes(d: Path, split: str, arr: dict[str, np.ndarray]) -> None:
+    """X (N, T, F), C (N,) and L (N,) of one split, or a ValueError naming the file."""
+    X = arr["X"]
+    if X.ndim != 3:
+        raise ValueError(f"{d / f'X_{split}.npy'}: shape {X.shape}, expected (N, max_seq_len, features)")
+    for k in ("C", "L"):
+        if arr[k].shape != (len(X),):
+            raise ValueError(f"{d / f'{k}_{split}.npy'}: shape {arr[k].shape}, expected ({len(X)},) to match X")
+    if X.dtype.kind not in "fiu" or arr["C"].dtype.kind not in "fiu" or arr["L"].dtype.kind not in "iu":
+        raise ValueError(f"{d}: split {split!r} has non-numeric arrays (X {X.dtype}, C {arr['C'].dtype}, "
+                         f"L {arr['L'].dtype}; L must be integers)")
 
 
 def load_split(data_dir: str | Path, split: str, with_paths: bool = True) -> SplitArrays:
-    """Read one split (no pickle: arrays are loaded with ``allow_pickle=False``)."""
+    """Read one split (no pickle); a missing, unreadable or misshapen file is an error naming it."""
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS}, got {split!r}")
     d = require_files(data_dir, [f"{k}_{split}.npy" for k in ("X", "C", "L")])
-    arr = {k: _load_npy(d / f"{k}_{split}.npy") for k in ("X", "C", "L")}
+    arr = {k: np.array(load_array(d / f"{k}_{split}.npy", mmap=True)) for k in ("X", "C", "L")}
+    _check_shapes(d, split, arr)
     n = len(arr["L"])
     if with_paths and (d / f"paths_{split}.npz").exists():
-        with np.load(d / f"paths_{split}.npz", allow_pickle=False) as z:
-            extra = {k: z[k] for k in ("points", "offsets", "start_px", "user", "session", "action")}
+        extra = load_arrays(d / f"paths_{split}.npz", _PATH_KEYS)
+        _check_paths(d / f"paths_{split}.npz", extra, n)
     else:
         extra = dict(
             points=np.zeros((0, 3), np.float32), offsets=np.zeros(n + 1, np.int64),
@@ -147,3 +197,17 @@ def load_split(data_dir: str | Path, split: str, with_paths: bool = True) -> Spl
             **{k: np.full(n, "", dtype=str) for k in ("user", "session", "action")},
         )
     return SplitArrays(**arr, **extra)
+
+
+def _check_paths(path: Path, z: dict[str, np.ndarray], n: int) -> None:
+    """The arrays of ``paths_{split}.npz`` fit together and hold ``n`` movements, or a ValueError naming it."""
+    offsets = z["offsets"]
+    ok = (
+        z["points"].ndim == 2 and z["points"].shape[1:] == (3,) and offsets.shape == (n + 1,)
+        and offsets.dtype.kind in "iu" and z["start_px"].shape == (n, 2)
+        and all(z[k].shape == (n,) for k in ("user", "session", "action"))
+    )
+    if ok and n:
+        ok = offsets[0] == 0 and offsets[-1] == len(z["points"]) and bool(np.all(np.diff(offsets) >= 0))
+    if not ok:
+        raise ValueError(f"{path}: points, offsets, start_px, user, session, action do not describe {n} movements")

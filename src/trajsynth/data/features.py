@@ -27,6 +27,8 @@ Screen coordinates are kept: y grows downwards.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import asdict, dataclass
 
 import numpy as np
@@ -58,10 +60,19 @@ class NormalizationParams:
 
     @classmethod
     def from_dict(cls, d: dict) -> NormalizationParams:
+        """From a mapping of numbers; ValueError naming what is missing or not a number."""
+        if not isinstance(d, dict):
+            raise ValueError(f"normalization params must be a mapping, got {type(d).__name__}")
         names = set(cls.__dataclass_fields__)
         missing = names - set(d) - {"format_version"}
         if missing:
             raise ValueError(f"normalization params lack {sorted(missing)}")
+        bad = sorted(k for k in names & set(d) if isinstance(d[k], bool) or not isinstance(d[k], numbers.Real))
+        if bad:
+            raise ValueError(f"normalization params {bad} are not numbers")
+        version = d.get("format_version", FORMAT_VERSION)
+        if not (math.isfinite(version) and version == int(version)):
+            raise ValueError(f"normalization params: format_version {version!r} is not a whole number")
         return cls(**{k: (int(v) if k == "format_version" else float(v)) for k, v in d.items() if k in names})
 
 

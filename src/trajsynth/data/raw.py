@@ -69,8 +69,8 @@ class ReadReport:
 
 
 def detect_format(header: str, path: str | Path = "<input>") -> str:
-    """Name the log format from a CSV header line."""
-    cols = [c.strip().lower() for c in header.strip().split(",")]
+    """Name the log format from a CSV header line (a UTF-8 byte-order mark before it is ignored)."""
+    cols = [c.strip().lower() for c in header.strip().lstrip("\ufeff").split(",")]
     for name, expected in _HEADERS.items():
         if cols == expected:
             return name
@@ -130,7 +130,7 @@ def _parse_rows(lines: list[str], fmt: str, report: ReadReport) -> EventLog:
             continue
         try:
             ti, xi, yi = float(parts[t_col]) * scale, float(parts[-2]), float(parts[-1])
-            if not math.isfinite(ti + xi + yi):  # float() accepts 'nan' and 'inf'
+            if not (math.isfinite(ti) and math.isfinite(xi) and math.isfinite(yi)):  # float() accepts 'nan', 'inf'
                 raise ValueError
         except ValueError:
             report.skip("non-numeric timestamp or position", line_no)

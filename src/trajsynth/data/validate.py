@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .directory import SPLITS
+from .directory import SPLITS, load_array, load_arrays
 from .features import N_FEATURES, NormalizationParams
 
 _TOL = 1e-6
@@ -40,9 +40,9 @@ def _load(path: Path, report: ValidationReport) -> np.ndarray | None:
         report.error(path.name, "missing")
         return None
     try:
-        return np.load(path, allow_pickle=False, mmap_mode="r")
-    except (ValueError, OSError, EOFError) as e:
-        report.error(path.name, f"cannot be read as a .npy array ({e})")
+        return load_array(path, mmap=True)
+    except (ValueError, OSError) as e:
+        report.error(path.name, str(e).removeprefix(f"{path}: "))
         return None
 
 
@@ -52,6 +52,8 @@ def _check_X(name: str, X: np.ndarray, r: ValidationReport) -> bool:
         return False
     if X.dtype != np.float32:
         r.error(name, f"dtype {X.dtype}, expected float32")
+        if X.dtype.kind not in "fiu":  # not numbers: no value check can run
+            return False
     finite = np.isfinite(X)
     if not finite.all():
         n_bad = int((~finite).any(axis=(1, 2)).sum())
@@ -90,6 +92,8 @@ def _check_condition(name: str, C: np.ndarray, n: int, r: ValidationReport) -> N
         return
     if not np.issubdtype(C.dtype, np.floating):
         r.error(name, f"dtype {C.dtype}, expected float32")
+        if C.dtype.kind not in "iu":  # not numbers: no value check can run
+            return
     if not np.isfinite(C).all():
         r.error(name, f"{int((~np.isfinite(C)).sum())} value(s) are NaN or Inf")
     elif len(C) and np.abs(C).max() > 1 + _TOL:
@@ -102,17 +106,18 @@ def _check_paths(d: Path, split: str, L: np.ndarray, r: ValidationReport) -> set
         r.error(name, "missing")
         return set()
     try:
-        with np.load(d / name, allow_pickle=False) as z:
-            points, offsets, users = z["points"], z["offsets"], z["user"]
-    except (KeyError, ValueError, OSError, EOFError) as e:
-        r.error(name, f"cannot be read ({e}); needs points, offsets, user arrays")
+        z = load_arrays(d / name, ("points", "offsets", "user"))
+    except (ValueError, OSError) as e:
+        r.error(name, f"{str(e).removeprefix(f'{d / name}: ')}; needs points, offsets, user arrays")
         return set()
+    points, offsets, users = z["points"], z["offsets"], z["user"]
     if points.ndim != 2 or points.shape[1] != 3:
         r.error(name, f"points shape {points.shape}, expected (P, 3)")
     elif offsets.shape != (len(L) + 1,) or offsets[-1] != len(points) or not np.array_equal(np.diff(offsets), L):
         r.error(name, "offsets do not match L (each path must have L[i] points)")
-    if len(users) != len(L):
-        r.error(name, f"user array has {len(users)} entries, expected {len(L)}")
+    if users.shape != (len(L),) or users.dtype.kind not in "US":
+        r.error(name, f"user array has shape {users.shape} and dtype {users.dtype}, expected ({len(L)},) strings")
+        return set()
     return set(users.tolist())
 
 
@@ -160,7 +165,7 @@ def _check_meta(d: Path, users_by_split: dict[str, set[str]], r: ValidationRepor
     try:
         meta = json.loads(path.read_text())
         declared = {s: set(meta["users"][s]) for s in SPLITS}
-    except (json.JSONDecodeError, KeyError, TypeError) as e:
+    except (ValueError, KeyError, TypeError) as e:  # ValueError: not JSON, or not UTF-8
         r.error(path.name, f"needs a 'users' entry with train/val/test lists ({e})")
         return
     for s in SPLITS:

@@ -102,7 +102,10 @@ def checkpoint_family(ckpt: dict, path: str | Path) -> Family:
     """The family a checkpoint holds, checked against this build's version of it."""
     ckpt = upgrade(ckpt)
     fam = get_family(ckpt.get("family", "?"))
-    if ckpt.get("family_version", 0) > fam.version:
+    version = ckpt.get("family_version", 0)
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise CheckpointError(f"{path}: family_version {version!r} is not a version number")
+    if version > fam.version:
         raise CheckpointError(f"{path} holds a {fam.name} model of version {ckpt['family_version']}, newer than "
                               f"this build's {fam.version}; upgrade trajsynth")
     return fam
@@ -116,12 +119,44 @@ def build_model(ckpt: dict, path: str | Path = "<checkpoint>") -> nn.Module:
         arch = from_dict(fam.arch_cls, ckpt["arch"])
     except (ConfigError, KeyError, TypeError) as e:
         raise CheckpointError(f"{path}: stored architecture cannot be used ({e})") from None
+    state = ckpt.get("model_state")
+    if not isinstance(state, dict):
+        raise CheckpointError(f"{path}: holds no model weights (model_state is {type(state).__name__})")
+    _check_weight_shapes(fam, arch, state, path)
     model = fam.model_cls(arch)
     try:
-        model.load_state_dict(ckpt["model_state"])
-    except (RuntimeError, KeyError) as e:
-        raise CheckpointError(f"{path}: weights do not match the stored architecture ({str(e)[:300]})") from None
+        model.load_state_dict(state)
+    except RuntimeError as e:
+        raise CheckpointError(f"{path}: weights do not match the stored architecture ({_one_line(e)})") from None
     return model.eval()
+
+
+def _one_line(e: BaseException, limit: int = 300) -> str:
+    """An exception's message on one line (torch lists problems one per line), cut to ``limit`` characters."""
+    return " ".join(str(e).split())[:limit]
+
+
+def _check_weight_shapes(fam: Family, arch: Any, state: dict, path: str | Path) -> None:
+    """The stored weights are exactly the ones ``arch`` makes, shape for shape.
+
+    The model is built on the meta device (no memory), so a damaged architecture with huge sizes is an
+    error here instead of an allocation of its weights.
+    """
+    try:
+        with torch.device("meta"):
+            want = {k: tuple(v.shape) for k, v in fam.model_cls(arch).state_dict().items()}
+    except (RuntimeError, ValueError, TypeError, OverflowError) as e:
+        raise CheckpointError(f"{path}: stored architecture cannot be built ({_one_line(e)})") from None
+    have = {k: tuple(v.shape) if isinstance(v, torch.Tensor) else type(v).__name__ for k, v in state.items()}
+    for problem, keys in (("lacks weights", sorted(set(want) - set(have))),
+                          ("has unknown weights", sorted(set(have) - set(want)))):
+        if keys:
+            raise CheckpointError(f"{path}: {problem} {keys[:4]} of its stored architecture")
+    wrong = [k for k in want if want[k] != have[k]]
+    if wrong:
+        k = wrong[0]
+        raise CheckpointError(f"{path}: weight {k} is {have[k]} but the stored architecture needs {want[k]}"
+                              + (f" ({len(wrong) - 1} more mismatches)" if len(wrong) > 1 else ""))
 
 
 def load_model(path: str | Path) -> tuple[nn.Module, dict]:
@@ -130,13 +165,20 @@ def load_model(path: str | Path) -> tuple[nn.Module, dict]:
     return build_model(ckpt, path), ckpt
 
 
+def _trainer_state(ckpt: dict) -> dict:
+    st = upgrade(ckpt).get("trainer_state", {})
+    return st if isinstance(st, dict) else {}
+
+
 def is_complete(ckpt: dict) -> bool:
-    """Are all the family's phases done (a model ready to sample)?"""
-    return bool(upgrade(ckpt).get("trainer_state", {}).get("complete", False))
+    """Are all the family's phases done (a model ready to sample)? False for a damaged progress record."""
+    return _trainer_state(ckpt).get("complete", False) is True
 
 
 def phases_done(ckpt: dict) -> list[str]:
-    return list(upgrade(ckpt).get("trainer_state", {}).get("done", []))
+    """The names of the finished phases; none for a damaged progress record."""
+    done = _trainer_state(ckpt).get("done", [])
+    return list(done) if isinstance(done, list) and all(isinstance(p, str) for p in done) else []
 
 
 def upgrade(ckpt: dict) -> dict:

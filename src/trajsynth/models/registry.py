@@ -11,7 +11,7 @@ import importlib
 from dataclasses import dataclass
 from typing import Any
 
-from ..config import ConfigError, from_dict, to_dict, unknown_keys_message
+from ..config import ConfigError, check_key_names, from_dict, to_dict, unknown_keys_message
 from .base import Family
 
 # name → the package that defines FAMILY. The first is the default family.
@@ -27,7 +27,7 @@ def family_names() -> list[str]:
 
 
 def get_family(name: str) -> Family:
-    if name not in FAMILIES:
+    if not isinstance(name, str) or name not in FAMILIES:
         raise ConfigError(f"unknown model family {name!r}; choose from {', '.join(FAMILIES)}")
     fam = importlib.import_module(FAMILIES[name]).FAMILY
     _check_disjoint(fam)
@@ -77,6 +77,7 @@ def split_keys(fam: Family, values: dict[str, Any]) -> tuple[dict[str, Any], dic
     for section in ("arch", "train"):
         if isinstance(flat.get(section), dict):
             flat.update(flat.pop(section))
+    check_key_names(flat)
     arch_keys, train_keys = _fields(fam.arch_cls), _fields(fam.train_cls)
     unknown = sorted(set(flat) - arch_keys - train_keys)
     if unknown:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from ..config import dump_yaml
+from ..config import ConfigError, dump_yaml
 from ..data.features import NormalizationParams, features_to_paths
 from ..data.train_data import TrainData
 from ..models.base import NonFiniteLoss, Phase, StepContext, has_embedding
@@ -48,7 +48,7 @@ def _phase_label(name: str) -> str:
 class Trainer:
     def __init__(self, run: RunConfig, data: TrainData, run_dir: str | Path, tensorboard: bool = True,
                  progress: bool = True, log_lines: bool = True, ctx: StepContext | None = None,
-                 threads: int | None = None):
+                 threads: int | None = None, resume: tuple[dict, str | Path] | None = None):
         fam = get_family(run.family)
         max_len = getattr(run.arch, "max_seq_len", data.train.max_len)
         if data.train.max_len != max_len:
@@ -67,6 +67,8 @@ class Trainer:
         # Called as eval_hook(phase_name, iteration, eval_dict) after every evaluation (periodic and final);
         # the hyperparameter search uses it to report intermediate values, prune, and keep the best weights.
         self.eval_hook: Callable[[str, int, dict], None] | None = None
+        if resume is not None:  # before any output: a checkpoint that cannot be resumed leaves run_dir untouched
+            self._restore(*resume)
         main = self.ctx.is_main
         self.metrics = MetricsLog(self.run_dir / "metrics.jsonl", enabled=main)
         self.tb = TensorBoardLog(self.run_dir / "logs", enabled=tensorboard and main)
@@ -99,15 +101,30 @@ class Trainer:
             if phase.start:
                 phase.start()
 
+    def _restore(self, ckpt: dict, path: str | Path) -> None:
+        """:meth:`load_state` from a checkpoint file's dict; a damaged one is a CheckpointError naming the file."""
+        try:
+            _check_progress(ckpt.get("trainer_state"), [p.name for p in self.phases])
+            self.load_state(ckpt)
+        except CheckpointError as e:
+            raise CheckpointError(f"{path}: {e}") from None
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError, IndexError) as e:
+            detail = " ".join(str(e).split())[:200]
+            raise CheckpointError(f"{path}: its training state cannot be restored ({type(e).__name__}: {detail})") \
+                from None
+
     @classmethod
     def from_checkpoint(cls, path: str | Path, data: TrainData, run_dir: str | Path, **kw) -> Trainer:
-        """Continue the run a checkpoint was written by, in a new run folder."""
+        """Continue the run a checkpoint was written by, in a new run folder (nothing is written if it cannot)."""
         ckpt = load_checkpoint(path)
         checkpoint_family(ckpt, path)
         if "training" not in ckpt:
             raise CheckpointError(f"{path} holds no training state to resume from")
-        trainer = cls(RunConfig.from_dict(ckpt), data, run_dir, **kw)
-        trainer.load_state(ckpt)
+        try:
+            run = RunConfig.from_dict(ckpt)
+        except (ConfigError, KeyError) as e:
+            raise CheckpointError(f"{path}: its stored configuration cannot be used ({e})") from None
+        trainer = cls(run, data, run_dir, resume=(ckpt, path), **kw)
         trainer.metrics.write({"event": "resumed", "from": str(path), "phase": trainer.state["phase"],
                                "iteration": trainer.state["iteration"]})
         return trainer
@@ -248,6 +265,25 @@ class Trainer:
         self.model.eval()
         z = self.model.embed(ds.X[:k], ds.L[:k])
         self.tb.embedding(z, ds.C[:k, 0].numpy(), "embeddings", self.state["iteration"])
+
+
+def _check_progress(st, phases: list[str]) -> None:
+    """A checkpoint's ``trainer_state`` can drive the loop: right types, and phases done in order."""
+    number = lambda v: isinstance(v, (int, float)) and not isinstance(v, bool)
+    if not isinstance(st, dict):
+        raise CheckpointError(f"progress record is {type(st).__name__}, not a mapping")
+    phase, it, window, done = st.get("phase"), st.get("iteration"), st.get("window", []), st.get("done")
+    if not (isinstance(phase, int) and not isinstance(phase, bool) and 0 <= phase <= len(phases)):
+        raise CheckpointError(f"progress record: phase {phase!r} is not one of 0..{len(phases)}")
+    if not (isinstance(it, int) and not isinstance(it, bool) and it >= 0):
+        raise CheckpointError(f"progress record: iteration {it!r} is not a count")
+    if done != phases[:phase]:
+        raise CheckpointError(f"progress record: phases done {done!r} do not match phase {phase} of {phases}")
+    if not (isinstance(window, list) and all(isinstance(w, dict) and all(map(number, w.values())) for w in window)
+            and len({tuple(w) for w in window}) <= 1):
+        raise CheckpointError("progress record: the logging window is not a list of loss records")
+    if not isinstance(st.get("complete", False), bool) or not isinstance(st.get("converged_at", {}), dict):
+        raise CheckpointError("progress record: 'complete' must be true/false and 'converged_at' a mapping")
 
 
 def _load_parts(model: torch.nn.Module, state: dict, parts: set[str]) -> None:

@@ -11,6 +11,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from ..config import ConfigError, from_dict, load_yaml, to_dict
 from ..models.checkpoint import CheckpointError, checkpoint_family, load_checkpoint, phases_done
 from ..models.registry import DEFAULT_FAMILY, RunConfig, get_family, run_config, split_keys
@@ -34,7 +36,18 @@ def build_run_config(family: str | None = None, preset: str | None = None, value
                      max_seq_len: int | None = None) -> RunConfig:
     """The family's preset with the user's values; max_seq_len follows the data unless set."""
     run = run_config(family or DEFAULT_FAMILY, preset)
-    return run.replace(_with_length(run, dict(values or {}), max_seq_len))
+    return check_buildable(run.replace(_with_length(run, dict(values or {}), max_seq_len)))
+
+
+def check_buildable(run: RunConfig) -> RunConfig:
+    """``run``, once its model builds on the meta device (no memory): sizes torch cannot make are a ConfigError."""
+    try:
+        with torch.device("meta"):
+            get_family(run.family).model_cls(run.arch)
+    except (RuntimeError, ValueError, TypeError, OverflowError) as e:
+        raise ConfigError(f"the {run.family} architecture cannot be built ({' '.join(str(e).split())[:200]})") \
+            from None
+    return run
 
 
 def continuing_config(ckpt: dict, path: str | Path, preset: str | None = None, values: dict[str, Any] | None = None,
@@ -51,7 +64,7 @@ def continuing_config(ckpt: dict, path: str | Path, preset: str | None = None, v
     values = dict(values or {})
     base = build_run_config(fam.name, preset, {k: v for k, v in values.items() if k in _train_keys(fam)})
     arch_values, _ = split_keys(fam, values)
-    run = RunConfig(fam.name, from_dict(fam.arch_cls, ckpt["arch"]), base.train).replace(arch_values)
+    run = check_buildable(RunConfig(fam.name, from_dict(fam.arch_cls, ckpt["arch"]), base.train).replace(arch_values))
     stored = getattr(run.arch, "max_seq_len", None)
     if max_seq_len is not None and stored is not None and stored != max_seq_len:
         raise ConfigError(f"{path} was trained on sequences of up to {stored} steps, the data has {max_seq_len}")
@@ -72,6 +85,13 @@ def load_continuable(path: str | Path, family: str | None = None) -> dict:
         raise CheckpointError(f"{path} is not a finished-phase checkpoint (use a run's <phase>_final.pt or a "
                               "tuning trial's best_model.pt)")
     return ckpt
+
+
+def check_until(family: str, until: str | None) -> None:
+    """``until`` names one of the family's phases (or is None): checked before a run folder is made."""
+    phases = get_family(family).phase_names
+    if until is not None and until not in phases:
+        raise ConfigError(f"unknown phase {until!r} for --until; {family} has {', '.join(phases)}")
 
 
 def describe_config(run: RunConfig) -> dict[str, Any]:

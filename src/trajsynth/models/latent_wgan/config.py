@@ -47,11 +47,15 @@ class LatentWGANArch:
         for name, allowed in choices.items():
             if getattr(self, name) not in allowed:
                 raise ConfigError(f"{name} must be one of {allowed}, got {getattr(self, name)!r}")
-        positive = ("summary_dim", "noise_dim", "max_seq_len", "encoder_num_layers", "decoder_num_layers",
-                    "expander_num_layers")
+        positive = ("feature_dim", "summary_dim", "noise_dim", "condition_dim", "max_seq_len", "encoder_hidden_dim",
+                    "encoder_num_layers", "decoder_hidden_dim", "decoder_num_layers", "expander_hidden_dim",
+                    "expander_num_layers", "condition_embed_dim")
         for name in positive:
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("generator_hidden_dims", "critic_hidden_dims"):
+            if any(d < 1 for d in getattr(self, name)):
+                raise ConfigError(f"{name} must all be >= 1, got {getattr(self, name)}")
         if self.arch_version != ARCH_VERSION:
             raise ConfigError(f"arch_version {self.arch_version} is not supported (this build: {ARCH_VERSION})")
         if self.latent_dim < 2:
@@ -86,6 +90,9 @@ class LatentWGANTrain(TrainConfig):
         super().__post_init__()
         if self.n_critic < 1:
             raise ConfigError(f"n_critic must be >= 1, got {self.n_critic}")
+        for name in ("lr_autoencoder", "lr_generator", "lr_discriminator"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
 
 
 # Presets: differences from the defaults, in architecture and training keys alike.

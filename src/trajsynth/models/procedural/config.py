@@ -68,5 +68,7 @@ class ProceduralConfig:
             raise ConfigError(f"jitter_px must be >= 0, got {self.jitter_px}")
         if not 0 <= self.correction_drift <= 1:
             raise ConfigError(f"correction_drift must be in [0, 1], got {self.correction_drift}")
+        if not 0 <= self.fit_seed < 2**32:
+            raise ConfigError(f"fit_seed must be in [0, 2**32), got {self.fit_seed}")
         if not 0 <= self.direction_jitter_deg <= 180:
             raise ConfigError(f"direction_jitter_deg must be in [0, 180], got {self.direction_jitter_deg}")
