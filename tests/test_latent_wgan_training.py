@@ -89,7 +89,7 @@ def test_checkpoint_loading_is_safe_and_explains(tmp_path):
     with pytest.raises(CheckpointError, match="does not exist"):
         load_checkpoint(tmp_path / "missing.pt")
     (tmp_path / "junk.pt").write_bytes(b"not a checkpoint")
-    with pytest.raises(CheckpointError, match="is not a trajsynth checkpoint \(not a PyTorch file\)"):
+    with pytest.raises(CheckpointError, match=r"is not a trajsynth checkpoint \(not a PyTorch file\)"):
         load_checkpoint(tmp_path / "junk.pt")
 
     class Evil:
