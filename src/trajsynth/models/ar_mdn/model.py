@@ -1,0 +1,275 @@
+"""The autoregressive mixture-density step model: a movement drawn one logged event at a time.
+
+A movement is a sequence of steps (dt ms, dx px, dy px) from the release at (0, 0) to the press on
+the target, on the logger's own clock (integer ms) and grid (integer px). Before each step a GRU
+reads where the cursor stands: the remaining displacement to the target, the previous step, its
+interval class, the elapsed time, the step index and the distance, all in the **target frame**
+(the target along +x), so movements in every direction share one model. Each step is drawn in
+three parts, each conditioned on the ones before:
+
+1. **stop**: a Bernoulli logit; a stopping step is the press and lands on the target (the snap);
+2. **interval**: a categorical over integer milliseconds (one class per ms below ``dt_exact_ms``,
+   log-spaced buckets up to ``dt_max_ms``, uniform within a bucket): the event clock is learned,
+   not assumed;
+3. **displacement**: a bivariate Gaussian mixture (correlated components, as in handwriting
+   synthesis) of the step in the target frame divided by a scale (the remaining distance with a
+   floor, or the movement's distance), so 2-px corrections and 200-px strides share one model.
+
+Positions are rounded to integer pixels after each step, so the network always reads the integer
+positions the data has. The target's direction comes from a histogram of the training directions
+(``angle_hist``), its distance from the condition; the target is the pixel nearest that point.
+Sampling is vectorised over the movements (a Python loop over steps only); every draw comes from
+the given ``torch.Generator``. ``temperature`` sharpens (< 1) or flattens (> 1) the interval and
+mixture-weight distributions and scales each Gaussian's variance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...data.features import NormalizationParams, paths_to_features
+from .config import ARMDNConfig
+
+NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
+N_NUMERIC = 14  # numeric inputs per step (see step_inputs), before the direction and the interval embedding
+ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
+RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
+
+
+def dt_edges(cfg: ARMDNConfig) -> torch.Tensor:
+    """Interval class boundaries (n_dt + 1,) in ms: class c holds the integers in [edges[c], edges[c + 1])."""
+    exact = np.arange(cfg.dt_exact_ms + 1)
+    ratio = cfg.dt_max_ms / cfg.dt_exact_ms
+    geom = np.round(cfg.dt_exact_ms * ratio ** (np.arange(1, cfg.dt_log_buckets + 1) / cfg.dt_log_buckets))
+    edges = np.concatenate([exact, geom]).astype(np.int64)
+    for i in range(cfg.dt_exact_ms + 1, len(edges)):  # at least one ms per bucket (validated to fit)
+        edges[i] = max(edges[i], edges[i - 1] + 1)
+    return torch.as_tensor(edges)
+
+
+def to_frame(v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Screen vectors (..., 2) → target frame (target along +x); cos, sin broadcast to v[..., 0]."""
+    return torch.stack([v[..., 0] * cos + v[..., 1] * sin, -v[..., 0] * sin + v[..., 1] * cos], dim=-1)
+
+
+def from_frame(v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return torch.stack([v[..., 0] * cos - v[..., 1] * sin, v[..., 0] * sin + v[..., 1] * cos], dim=-1)
+
+
+def mixture_nll(params: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
+    """−log p(y) (...,) of points y (..., 2) under bivariate Gaussian mixtures.
+
+    params: mixture-weight logits (..., K), means and log σ (..., K, 2), correlations ρ (..., K).
+    """
+    logit, mu, log_sigma, rho = params
+    z = (y[..., None, :] - mu) * torch.exp(-log_sigma)  # (..., K, 2) standardised
+    one_m = 1 - rho * rho
+    quad = (z[..., 0] ** 2 + z[..., 1] ** 2 - 2 * rho * z[..., 0] * z[..., 1]) / one_m
+    log_n = -0.5 * quad - math.log(2 * math.pi) - log_sigma.sum(-1) - 0.5 * torch.log(one_m)  # (..., K)
+    return -torch.logsumexp(torch.log_softmax(logit, -1) + log_n, -1)
+
+
+def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+    """One class (n,) per row of logits (n, C), by inverse CDF of a uniform draw from ``rng``."""
+    cdf = torch.softmax(logits.double(), -1).cumsum(-1)  # (n, C)
+    u = torch.rand(len(logits), 1, generator=rng, dtype=torch.float64)
+    return (cdf < u * cdf[:, -1:]).sum(-1).clamp_max(logits.shape[-1] - 1)
+
+
+class ARMDNModel(nn.Module):
+    """GRU over steps with stop, interval and mixture heads (see the module docstring)."""
+
+    def __init__(self, cfg: ARMDNConfig):
+        super().__init__()
+        self.cfg = cfg
+        H, E, K = cfg.hidden_dim, cfg.dt_embed_dim, cfg.n_components
+        self.register_buffer("norm", torch.zeros(len(NORM_FIELDS), dtype=torch.float64))  # NormalizationParams
+        self.register_buffer("angle_hist", torch.zeros(cfg.n_angle_bins, dtype=torch.float64))  # counts over [-π, π)
+        self.register_buffer("dt_edges", dt_edges(cfg), persistent=False)  # fixed by the config
+        self.n_dt = len(self.dt_edges) - 1
+        self.dt_embed = nn.Embedding(self.n_dt + 1, E)  # the last index: no previous step
+        n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + E
+        self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
+        self.rnn = nn.GRU(H, H, cfg.num_layers, batch_first=True)
+        self.stop_head = nn.Linear(H, 1)
+        self.dt_head = nn.Linear(H + 1, self.n_dt)  # + the stop flag: the wait before the press is its own
+        self.mix_head = nn.Sequential(nn.Linear(H + E + 1, cfg.head_dim), nn.SiLU(), nn.Linear(cfg.head_dim, 6 * K))
+
+    # ----------------------------------------------------------------- data constants
+    @property
+    def ready(self) -> bool:
+        return bool(self.angle_hist.sum() > 0)
+
+    @property
+    def params(self) -> NormalizationParams:
+        values = self.norm.tolist()
+        return NormalizationParams(**{k: (int(v) if k == "format_version" else v)
+                                      for k, v in zip(NORM_FIELDS, values, strict=True)})
+
+    @torch.no_grad()
+    def set_data(self, params: NormalizationParams, angles: np.ndarray) -> None:
+        """Store the data's scaling and the histogram of training target directions (angles (N,) rad)."""
+        values = [float(params.to_dict()[k]) for k in NORM_FIELDS]
+        self.norm.copy_(torch.as_tensor(values, dtype=torch.float64))
+        hist, _ = np.histogram(np.asarray(angles), bins=self.cfg.n_angle_bins, range=(-math.pi, math.pi))
+        self.angle_hist.copy_(torch.as_tensor(hist, dtype=torch.float64))
+
+    def distance(self, c: torch.Tensor) -> torch.Tensor:
+        """Normalised condition (n,) → distance (n,) px, as features.condition_to_distance."""
+        lo, hi = (math.log(float(self.norm[NORM_FIELDS.index(k)])) for k in ("d_min", "d_max"))
+        return torch.exp(lo + (c.double() + 1) / 2 * (hi - lo))
+
+    def dt_class(self, ms: torch.Tensor) -> torch.Tensor:
+        """Interval (ms, any shape) → its class; past dt_max_ms → the last bucket."""
+        ms = ms.round().long().clamp(0, self.cfg.dt_max_ms - 1)
+        return torch.searchsorted(self.dt_edges, ms, right=True) - 1
+
+    # ----------------------------------------------------------------- network pieces
+    def scale(self, remaining: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """Step scale (...,) px: the remaining distance with a floor, or the movement's distance."""
+        if self.cfg.step_scale == "distance":
+            return D.expand(remaining.shape[:-1])
+        return torch.sqrt((remaining**2).sum(-1) + self.cfg.scale_floor_px**2)
+
+    def step_inputs(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Inputs (..., n_in) of the step about to be drawn, from the state ``s`` (float64, broadcast):
+        rem, prev (..., 2) target-frame px; prev_dt, t ms, k, D px, c, dir_cos, dir_sin (...,); prev_cls (...,) long."""
+        rem, prev, D = s["rem"], s["prev"], s["D"]
+        r = rem.norm(dim=-1, keepdim=True)
+        scale = self.scale(rem, D)[..., None]
+        numeric = [rem / D[..., None], torch.asinh(rem / ASINH_PX) / 4, torch.log1p(r) / 4,
+                   prev / scale, torch.asinh(prev / ASINH_PX) / 4, torch.log1p(s["prev_dt"])[..., None] / 4,
+                   torch.log1p(s["t"] / 100)[..., None] / 2, s["k"][..., None] / 50, s["c"][..., None],
+                   (s["k"] == 0).double()[..., None]]
+        if self.cfg.use_direction:
+            numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
+        return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
+
+    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Mixture parameters for hidden states h (..., H) and the step's interval."""
+        K = self.cfg.n_components
+        x = torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1)
+        out = self.mix_head(x)  # (..., 6K)
+        logit, mu, log_sigma, rho = out.split([K, 2 * K, 2 * K, K], -1)
+        mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
+        return logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
+
+    def dt_logits(self, h: torch.Tensor, stop: torch.Tensor) -> torch.Tensor:
+        return self.dt_head(torch.cat([h, stop.float()[..., None]], -1))
+
+    # ----------------------------------------------------------------- teacher forcing
+    def losses(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-step negative log-likelihoods (nats), averaged over the valid steps of a batch.
+
+        ``b``: the state keys of :meth:`step_inputs` (B, S, ...), and ``valid``, ``stop`` (B, S) bool,
+        ``dt`` (B, S) ms, ``y`` (B, S, 2) the target-frame step divided by ``scale`` (B, S).
+        ``step`` includes log |Jacobian| of the scaling, so it is in px and comparable across scalings.
+        """
+        h, _ = self.rnn(self.inp(self.step_inputs(b)))  # (B, S, H)
+        valid, stop = b["valid"], b["stop"]
+        n_steps = valid.sum().clamp_min(1)
+        moving = valid & ~stop  # the stop step's displacement is the snap, not drawn
+        stop_nll = nn.functional.binary_cross_entropy_with_logits(self.stop_head(h)[..., 0], stop.float(),
+                                                                  reduction="none")
+        dt_cls = self.dt_class(b["dt"])
+        dt_nll = nn.functional.cross_entropy(self.dt_logits(h, stop).transpose(1, 2), dt_cls, reduction="none")
+        step_nll = mixture_nll(self.mixture(h, dt_cls, b["dt"]), b["y"].float()) + 2 * torch.log(b["scale"]).float()
+        out = {"stop": (stop_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
+               "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
+        out["total"] = out["stop"] + out["dt"] + out["step"] * moving.sum() / n_steps
+        return out
+
+    # ----------------------------------------------------------------- generation
+    @torch.no_grad()
+    def generate(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """conditions (n, 1) normalised distances → X (n, max_seq_len, 8) float32 zero past each length, L (n,) int64.
+
+        X is paths_to_features of the generated integer path with dx, dy scaled by the requested
+        distance, so features_to_paths(X, C, L, params) gives the integer path back.
+        """
+        P, L, info = self.sample_paths(n, conditions, rng)
+        T = self.cfg.max_seq_len
+        X, _, _ = paths_to_features([P[i, :k] for i, k in enumerate(L)], T, self.params)
+        valid = np.arange(T)[None, :] < L[:, None]  # (n, T)
+        pos = (2 / np.pi) * np.arctan(P[:, :, 1:] / info["distance"][:, None, None])  # (n, T, 2)
+        X[..., :2] = np.where(valid[..., None], pos, 0.0)
+        return torch.from_numpy(X), torch.from_numpy(L)
+
+    @torch.no_grad()
+    def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Padded integer paths P (n, T, 3) (t_ms, x, y; the last point repeated), lengths L (n,), and per movement:
+        ``distance`` requested px, ``snap_px`` the distance the press had to jump onto the target,
+        ``forced`` whether the movement was stopped at max_seq_len."""
+        if not self.ready:
+            raise RuntimeError("ARMDNModel.generate called before training set its data constants (train it, or "
+                               "load a trained state_dict)")
+        c = torch.as_tensor(conditions, dtype=torch.float64).reshape(-1)  # (n,)
+        if len(c) != n:
+            raise ValueError(f"generate(n={n}) needs n conditions of shape (n, 1), got {tuple(conditions.shape)}")
+        c = c.clamp(-1.0, 1.0)  # distances outside the data's range are brought to its ends
+        D = self.distance(c)  # (n,)
+        angle = self._draw_angles(n, rng)
+        target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
+        P, L, snap, forced = self._roll_out(target, c, rng)
+        return P.numpy(), L.numpy(), {"distance": D.numpy(), "snap_px": snap.numpy(), "forced": forced.numpy()}
+
+    def _draw_angles(self, n: int, rng: torch.Generator | None) -> torch.Tensor:
+        """Target directions (n,) rad: a histogram bin by its training frequency, uniform within it."""
+        cdf = (self.angle_hist.cumsum(0) / self.angle_hist.sum()).contiguous()
+        u = torch.rand(n, 2, generator=rng, dtype=torch.float64)
+        b = torch.searchsorted(cdf, u[:, 0].contiguous(), right=True).clamp_max(len(cdf) - 1)
+        width = 2 * math.pi / len(cdf)
+        return -math.pi + (b + u[:, 1]) * width
+
+    def _roll_out(self, target: torch.Tensor, c: torch.Tensor, rng: torch.Generator | None):
+        """Draw every movement step by step; (P (n, T, 3) float64, L (n,), snap (n,) px, forced (n,) bool)."""
+        n, T = len(target), self.cfg.max_seq_len
+        D = target.norm(dim=-1).clamp_min(1.0)
+        cos, sin = target[:, 0] / D, target[:, 1] / D
+        s = {"D": D, "c": c, "dir_cos": cos, "dir_sin": sin, "prev": torch.zeros(n, 2, dtype=torch.float64),
+             "prev_dt": torch.zeros(n, dtype=torch.float64), "prev_cls": torch.full((n,), self.n_dt),
+             "t": torch.zeros(n, dtype=torch.float64)}
+        pos = torch.zeros(n, 2, dtype=torch.float64)
+        P = torch.zeros(n, T, 3, dtype=torch.float64)
+        L, snap = torch.full((n,), T), torch.zeros(n, dtype=torch.float64)
+        done, h = torch.zeros(n, dtype=torch.bool), None
+        for k in range(T - 1):
+            s["rem"], s["k"] = to_frame(target - pos, cos, sin), torch.full((n,), float(k), dtype=torch.float64)
+            out, h = self.rnn(self.inp(self.step_inputs(s))[:, None], h)
+            stop, dt_cls, dt, y = self._draw_step(out[:, 0], k == T - 2, rng)
+            step = from_frame(y * self.scale(s["rem"], D)[:, None], cos, sin)  # (n, 2) screen px
+            new = torch.where(stop[:, None], target, (pos + step).round())
+            ending = stop & ~done
+            snap = torch.where(ending, (target - pos).norm(dim=-1), snap)
+            L = torch.where(ending, k + 2, L)
+            point = torch.cat([(s["t"] + dt)[:, None], new], -1)  # (n, 3)
+            P[:, k + 1] = torch.where(done[:, None], P[:, k], point)
+            s["prev"], s["prev_dt"], s["prev_cls"] = to_frame(new - pos, cos, sin), dt, dt_cls
+            s["t"], pos, done = s["t"] + dt, new, done | stop
+            if bool(done.all()):
+                P[:, k + 2:] = P[:, k + 1 : k + 2]
+                break
+        return P, L, snap, L == T
+
+    def _draw_step(self, h: torch.Tensor, last: bool, rng: torch.Generator | None):
+        """Stop flag, interval class and ms, and the scaled target-frame displacement y (n, 2) of one step."""
+        n, tau = len(h), self.cfg.temperature
+        p_stop = torch.sigmoid(self.stop_head(h)[:, 0].double())
+        stop = (torch.rand(n, generator=rng, dtype=torch.float64) < p_stop) | last
+        dt_cls = categorical(self.dt_logits(h, stop) / tau, rng)
+        lo, hi = self.dt_edges[dt_cls], self.dt_edges[dt_cls + 1]
+        dt = lo + (torch.rand(n, generator=rng, dtype=torch.float64) * (hi - lo)).floor()  # uniform ms in the class
+        logit, mu, log_sigma, rho = self.mixture(h, dt_cls, dt)
+        comp = categorical(logit / tau, rng)[:, None]  # (n, 1)
+        mu, sigma = (v.gather(1, comp[..., None].expand(-1, 1, 2))[:, 0].double() for v in (mu, log_sigma.exp()))
+        rho = rho.gather(1, comp)[:, 0].double()
+        e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
+        z = torch.stack([e[:, 0], rho * e[:, 0] + torch.sqrt(1 - rho * rho) * e[:, 1]], -1)
+        return stop, dt_cls, dt.double(), mu + sigma * math.sqrt(tau) * z
