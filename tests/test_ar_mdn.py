@@ -16,7 +16,8 @@ from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
 from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.ar_mdn import ARMDNConfig
-from trajsynth.models.ar_mdn.model import dt_edges, mixture_nll
+from trajsynth.models.ar_mdn.model import ARRIVE, MOVE, PRESS, dt_edges, mixture_nll
+from trajsynth.models.ar_mdn.training import events
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer
 
@@ -117,14 +118,29 @@ def test_sampling_is_seeded(trained):
     assert not torch.equal(a[0], c[0])
 
 
-def test_snap_and_report(trained):
+def test_event_labels():
+    # release, two moves, arrival on (5, 0), press there; then one whose press moves (no arrival)
+    P = torch.tensor([[[0, 0, 0], [10, 2, 0], [20, 4, 0], [30, 5, 0], [90, 5, 0]],
+                      [[0, 0, 0], [10, 2, 0], [20, 4, 0], [70, 5, 0], [70, 5, 0]]], dtype=torch.float64)
+    L = torch.tensor([5, 4])
+    k = torch.arange(4)[None, :].expand(2, 4)
+    assert events(P, L, k).tolist() == [[MOVE, MOVE, ARRIVE, PRESS], [MOVE, MOVE, PRESS, MOVE]]
+
+
+def test_snap_arrivals_and_still_moves(trained):
     model = trained[0].model
-    P, L, info = model.sample_paths(100, torch.zeros(100, 1), rng=torch.Generator().manual_seed(1))
-    rows = np.arange(100)
+    n = 300
+    P, L, info = model.sample_paths(n, torch.zeros(n, 1), rng=torch.Generator().manual_seed(1))
+    rows = np.arange(n)
     before = P[rows, L - 2, 1:]  # the point before the press, whose distance to the target is the snap
     target = P[rows, L - 1, 1:]
     assert np.allclose(np.hypot(*(target - before).T), info["snap_px"])
-    assert info["forced"].dtype == bool and np.array_equal(info["forced"], L == MAX_LEN)
+    arrived = info["arrive_px"] > 0
+    assert np.all(info["snap_px"][arrived] == 0), "after an arrival the press does not move"
+    assert info["forced"].dtype == bool and not info["forced"][L < MAX_LEN].any()
+    # a logger reports no motion event without motion: moves after the first one change the pixel
+    still = [np.all(P[i, 2 : L[i] - 1, 1:] == P[i, 1 : L[i] - 2, 1:], axis=-1) for i in rows if L[i] > 3]
+    assert np.concatenate(still).mean() < 0.01
 
 
 def test_nll_decreases_with_training(data, tmp_path):

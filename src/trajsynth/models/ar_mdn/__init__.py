@@ -13,8 +13,8 @@ FAMILY = Family(
     model_cls=ARMDNModel,
     training_cls=ARMDNTraining,
     presets=PRESETS,
-    description="autoregressive mixture-density step model: a GRU draws each logged event's stop flag, "
-                "integer-ms interval and pixel step toward the target (one phase: fit)",
+    description="autoregressive mixture-density step model: a GRU draws each logged event's kind (move, arrive, "
+                "press), integer-ms interval and pixel step toward the target (one phase: fit)",
     phase_names=("fit",),
 )
 

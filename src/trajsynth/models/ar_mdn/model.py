@@ -7,13 +7,18 @@ interval class, the elapsed time, the step index and the distance, all in the **
 (the target along +x), so movements in every direction share one model. Each step is drawn in
 three parts, each conditioned on the ones before:
 
-1. **stop**: a Bernoulli logit; a stopping step is the press and lands on the target (the snap);
+1. **event**: move, *arrive* (the last motion event: the step lands on the target, "the snap",
+   and the press follows without moving) or *press* (the press itself lands on the target); the
+   target is where the hand stops, so a real movement's last motion event is on it by definition,
+   and the network decides when the cursor is within reach instead of having to hit a pixel;
 2. **interval**: a categorical over integer milliseconds (one class per ms below ``dt_exact_ms``,
-   log-spaced buckets up to ``dt_max_ms``, uniform within a bucket): the event clock is learned,
-   not assumed;
-3. **displacement**: a bivariate Gaussian mixture (correlated components, as in handwriting
-   synthesis) of the step in the target frame divided by a scale (the remaining distance with a
-   floor, or the movement's distance), so 2-px corrections and 200-px strides share one model.
+   log-spaced buckets up to ``dt_max_ms``, uniform within a bucket), given the event: the event
+   clock is learned, not assumed, and the wait before the press is its own;
+3. **displacement** of a move: a bivariate Gaussian mixture (correlated components, as in
+   handwriting synthesis) of the step in the target frame divided by a scale (the remaining
+   distance with a floor, or the movement's distance), so 2-px corrections and 200-px strides share
+   one model. A logger reports no motion event without motion, so a move that rounds to no pixel
+   change after the first step is drawn again (up to ``MOVE_TRIES`` times).
 
 Positions are rounded to integer pixels after each step, so the network always reads the integer
 positions the data has. The target's direction comes from a histogram of the training directions
@@ -39,6 +44,8 @@ NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
 N_NUMERIC = 14  # numeric inputs per step (see step_inputs), before the direction and the interval embedding
 ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
 RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
+MOVE, ARRIVE, PRESS = 0, 1, 2  # the events of a step
+MOVE_TRIES = 8  # draws of a move that stays on its pixel before it is kept anyway
 
 
 def dt_edges(cfg: ARMDNConfig) -> torch.Tensor:
@@ -82,7 +89,7 @@ def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tens
 
 
 class ARMDNModel(nn.Module):
-    """GRU over steps with stop, interval and mixture heads (see the module docstring)."""
+    """GRU over steps with event, interval and mixture heads (see the module docstring)."""
 
     def __init__(self, cfg: ARMDNConfig):
         super().__init__()
@@ -96,8 +103,8 @@ class ARMDNModel(nn.Module):
         n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + E
         self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
         self.rnn = nn.GRU(H, H, cfg.num_layers, batch_first=True)
-        self.stop_head = nn.Linear(H, 1)
-        self.dt_head = nn.Linear(H + 1, self.n_dt)  # + the stop flag: the wait before the press is its own
+        self.event_head = nn.Linear(H, 3)  # move | arrive | press
+        self.dt_head = nn.Linear(H + 3, self.n_dt)  # + the event (one-hot): the wait before the press is its own
         self.mix_head = nn.Sequential(nn.Linear(H + E + 1, cfg.head_dim), nn.SiLU(), nn.Linear(cfg.head_dim, 6 * K))
 
     # ----------------------------------------------------------------- data constants
@@ -159,29 +166,28 @@ class ARMDNModel(nn.Module):
         mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
         return logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
 
-    def dt_logits(self, h: torch.Tensor, stop: torch.Tensor) -> torch.Tensor:
-        return self.dt_head(torch.cat([h, stop.float()[..., None]], -1))
+    def dt_logits(self, h: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
+        return self.dt_head(torch.cat([h, nn.functional.one_hot(event, 3).float()], -1))
 
     # ----------------------------------------------------------------- teacher forcing
     def losses(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Per-step negative log-likelihoods (nats), averaged over the valid steps of a batch.
 
-        ``b``: the state keys of :meth:`step_inputs` (B, S, ...), and ``valid``, ``stop`` (B, S) bool,
-        ``dt`` (B, S) ms, ``y`` (B, S, 2) the target-frame step divided by ``scale`` (B, S).
+        ``b``: the state keys of :meth:`step_inputs` (B, S, ...), and ``valid`` (B, S) bool, ``event``
+        (B, S) long, ``dt`` (B, S) ms, ``y`` (B, S, 2) the target-frame step divided by ``scale`` (B, S).
         ``step`` includes log |Jacobian| of the scaling, so it is in px and comparable across scalings.
         """
         h, _ = self.rnn(self.inp(self.step_inputs(b)))  # (B, S, H)
-        valid, stop = b["valid"], b["stop"]
+        valid, event = b["valid"], b["event"]
         n_steps = valid.sum().clamp_min(1)
-        moving = valid & ~stop  # the stop step's displacement is the snap, not drawn
-        stop_nll = nn.functional.binary_cross_entropy_with_logits(self.stop_head(h)[..., 0], stop.float(),
-                                                                  reduction="none")
+        moving = valid & (event == MOVE)  # arrivals and presses land on the target: not drawn
+        event_nll = nn.functional.cross_entropy(self.event_head(h).transpose(1, 2), event, reduction="none")
         dt_cls = self.dt_class(b["dt"])
-        dt_nll = nn.functional.cross_entropy(self.dt_logits(h, stop).transpose(1, 2), dt_cls, reduction="none")
+        dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
         step_nll = mixture_nll(self.mixture(h, dt_cls, b["dt"]), b["y"].float()) + 2 * torch.log(b["scale"]).float()
-        out = {"stop": (stop_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
+        out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
                "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
-        out["total"] = out["stop"] + out["dt"] + out["step"] * moving.sum() / n_steps
+        out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
         return out
 
     # ----------------------------------------------------------------- generation
@@ -205,8 +211,9 @@ class ARMDNModel(nn.Module):
     def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None
                      ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Padded integer paths P (n, T, 3) (t_ms, x, y; the last point repeated), lengths L (n,), and per movement:
-        ``distance`` requested px, ``snap_px`` the distance the press had to jump onto the target,
-        ``forced`` whether the movement was stopped at max_seq_len."""
+        ``distance`` requested px, ``snap_px`` the distance the press jumped onto the target (0 after an
+        arrival), ``arrive_px`` the length of the arriving step (0 without one), ``forced`` whether the
+        press was forced at max_seq_len."""
         if not self.ready:
             raise RuntimeError("ARMDNModel.generate called before training set its data constants (train it, or "
                                "load a trained state_dict)")
@@ -217,8 +224,8 @@ class ARMDNModel(nn.Module):
         D = self.distance(c)  # (n,)
         angle = self._draw_angles(n, rng)
         target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
-        P, L, snap, forced = self._roll_out(target, c, rng)
-        return P.numpy(), L.numpy(), {"distance": D.numpy(), "snap_px": snap.numpy(), "forced": forced.numpy()}
+        P, L, info = self._roll_out(target, c, rng)
+        return P.numpy(), L.numpy(), {"distance": D.numpy(), **{k: v.numpy() for k, v in info.items()}}
 
     def _draw_angles(self, n: int, rng: torch.Generator | None) -> torch.Tensor:
         """Target directions (n,) rad: a histogram bin by its training frequency, uniform within it."""
@@ -229,47 +236,80 @@ class ARMDNModel(nn.Module):
         return -math.pi + (b + u[:, 1]) * width
 
     def _roll_out(self, target: torch.Tensor, c: torch.Tensor, rng: torch.Generator | None):
-        """Draw every movement step by step; (P (n, T, 3) float64, L (n,), snap (n,) px, forced (n,) bool)."""
+        """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,)."""
         n, T = len(target), self.cfg.max_seq_len
         D = target.norm(dim=-1).clamp_min(1.0)
         cos, sin = target[:, 0] / D, target[:, 1] / D
-        s = {"D": D, "c": c, "dir_cos": cos, "dir_sin": sin, "prev": torch.zeros(n, 2, dtype=torch.float64),
-             "prev_dt": torch.zeros(n, dtype=torch.float64), "prev_cls": torch.full((n,), self.n_dt),
-             "t": torch.zeros(n, dtype=torch.float64)}
-        pos = torch.zeros(n, 2, dtype=torch.float64)
-        P = torch.zeros(n, T, 3, dtype=torch.float64)
-        L, snap = torch.full((n,), T), torch.zeros(n, dtype=torch.float64)
-        done, h = torch.zeros(n, dtype=torch.bool), None
+        zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
+        s = {"D": D, "c": c, "dir_cos": cos, "dir_sin": sin, "prev": zeros(n, 2), "prev_dt": zeros(n), "t": zeros(n),
+             "prev_cls": torch.full((n,), self.n_dt)}
+        pos, P, L = zeros(n, 2), zeros(n, T, 3), torch.full((n,), T)
+        info = {"snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool)}
+        done, arrived, h = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), None
         for k in range(T - 1):
             s["rem"], s["k"] = to_frame(target - pos, cos, sin), torch.full((n,), float(k), dtype=torch.float64)
             out, h = self.rnn(self.inp(self.step_inputs(s))[:, None], h)
-            stop, dt_cls, dt, y = self._draw_step(out[:, 0], k == T - 2, rng)
-            step = from_frame(y * self.scale(s["rem"], D)[:, None], cos, sin)  # (n, 2) screen px
-            new = torch.where(stop[:, None], target, (pos + step).round())
-            ending = stop & ~done
-            snap = torch.where(ending, (target - pos).norm(dim=-1), snap)
-            L = torch.where(ending, k + 2, L)
-            point = torch.cat([(s["t"] + dt)[:, None], new], -1)  # (n, 3)
-            P[:, k + 1] = torch.where(done[:, None], P[:, k], point)
+            event, forced = self._draw_event(out[:, 0], arrived, k == T - 2, rng)
+            dt_cls, dt = self._draw_dt(out[:, 0], event, rng)
+            moves = (event == MOVE) & ~done
+            new = self._draw_move(out[:, 0], dt_cls, dt, pos, s["rem"], D, (cos, sin), moves & (k > 0), rng)
+            new = torch.where((event == MOVE)[:, None], new, target)
+            live = ~done
+            jump = (target - pos).norm(dim=-1)
+            info["arrive_px"] = torch.where(live & (event == ARRIVE), jump, info["arrive_px"])
+            pressing = live & (event == PRESS)
+            info["snap_px"] = torch.where(pressing, jump, info["snap_px"])
+            info["forced"] |= pressing & forced
+            L = torch.where(pressing, k + 2, L)
+            P[:, k + 1] = torch.where(done[:, None], P[:, k], torch.cat([(s["t"] + dt)[:, None], new], -1))
             s["prev"], s["prev_dt"], s["prev_cls"] = to_frame(new - pos, cos, sin), dt, dt_cls
-            s["t"], pos, done = s["t"] + dt, new, done | stop
+            s["t"], pos = s["t"] + dt, new
+            arrived, done = arrived | (event == ARRIVE), done | pressing
             if bool(done.all()):
                 P[:, k + 2:] = P[:, k + 1 : k + 2]
                 break
-        return P, L, snap, L == T
+        return P, L, info
 
-    def _draw_step(self, h: torch.Tensor, last: bool, rng: torch.Generator | None):
-        """Stop flag, interval class and ms, and the scaled target-frame displacement y (n, 2) of one step."""
-        n, tau = len(h), self.cfg.temperature
-        p_stop = torch.sigmoid(self.stop_head(h)[:, 0].double())
-        stop = (torch.rand(n, generator=rng, dtype=torch.float64) < p_stop) | last
-        dt_cls = categorical(self.dt_logits(h, stop) / tau, rng)
+    def _draw_event(self, h: torch.Tensor, arrived: torch.Tensor, last: bool, rng: torch.Generator | None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Event (n,) of each movement's next step, and whether a press was forced (n,) bool.
+
+        After an arrival the press follows; at the last step of max_seq_len the press is forced.
+        """
+        event = categorical(self.event_head(h), rng)
+        must = arrived | last
+        return torch.where(must, PRESS, event), must & (event != PRESS) & ~arrived
+
+    def _draw_dt(self, h: torch.Tensor, event: torch.Tensor, rng: torch.Generator | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Interval class (n,) and ms (n,) float64: a class by its tempered probability, uniform ms within it."""
+        dt_cls = categorical(self.dt_logits(h, event) / self.cfg.temperature, rng)
         lo, hi = self.dt_edges[dt_cls], self.dt_edges[dt_cls + 1]
-        dt = lo + (torch.rand(n, generator=rng, dtype=torch.float64) * (hi - lo)).floor()  # uniform ms in the class
-        logit, mu, log_sigma, rho = self.mixture(h, dt_cls, dt)
+        u = torch.rand(len(h), generator=rng, dtype=torch.float64)
+        return dt_cls, (lo + (u * (hi - lo)).floor()).double()
+
+    def _draw_move(self, h: torch.Tensor, dt_cls: torch.Tensor, dt: torch.Tensor, pos: torch.Tensor,
+                   rem: torch.Tensor, D: torch.Tensor, frame: tuple[torch.Tensor, torch.Tensor],
+                   redraw: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+        """New integer positions (n, 2) after a move; rows in ``redraw`` that stay on their pixel draw again."""
+        params = self.mixture(h, dt_cls, dt)
+        scale = self.scale(rem, D)[:, None]  # (n, 1)
+        new = (pos + from_frame(self._sample_mixture(params, rng) * scale, *frame)).round()
+        for _ in range(MOVE_TRIES - 1):
+            todo = redraw & (new == pos).all(-1)
+            if not bool(todo.any()):
+                break
+            again = (pos + from_frame(self._sample_mixture(params, rng) * scale, *frame)).round()
+            new = torch.where(todo[:, None], again, new)
+        return new
+
+    def _sample_mixture(self, params: tuple[torch.Tensor, ...], rng: torch.Generator | None) -> torch.Tensor:
+        """One point (n, 2) float64 per row of mixture parameters, at the configured temperature."""
+        logit, mu, log_sigma, rho = params
+        tau, n = self.cfg.temperature, len(logit)
         comp = categorical(logit / tau, rng)[:, None]  # (n, 1)
         mu, sigma = (v.gather(1, comp[..., None].expand(-1, 1, 2))[:, 0].double() for v in (mu, log_sigma.exp()))
-        rho = rho.gather(1, comp)[:, 0].double()
+        r = rho.gather(1, comp)[:, 0].double()
         e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
-        z = torch.stack([e[:, 0], rho * e[:, 0] + torch.sqrt(1 - rho * rho) * e[:, 1]], -1)
-        return stop, dt_cls, dt.double(), mu + sigma * math.sqrt(tau) * z
+        z = torch.stack([e[:, 0], r * e[:, 0] + torch.sqrt(1 - r * r) * e[:, 1]], -1)
+        return mu + sigma * math.sqrt(tau) * z

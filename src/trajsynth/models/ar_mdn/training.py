@@ -20,9 +20,9 @@ from ...data.loading import LengthAwareBatchSampler, TrajectoryDataset
 from ...optim import build_scheduler, step_scheduler
 from ..base import FamilyTraining, Phase, guard_finite
 from .config import ARMDNTrain
-from .model import ARMDNModel, to_frame
+from .model import ARRIVE, MOVE, PRESS, ARMDNModel, to_frame
 
-PARTS = ("dt_embed", "inp", "rnn", "stop_head", "dt_head", "mix_head", "norm", "angle_hist")
+PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "norm", "angle_hist")
 NLL_CHUNK = 256  # validation movements per teacher-forced chunk
 VAL_SEED = 12345  # offset of the validation draws' seed: the same draws at every evaluation
 
@@ -68,8 +68,17 @@ class Movements:
         return {"rem": rem, "prev": to_frame(prev[..., 1:], cos, sin), "prev_dt": prev[..., 0], "prev_cls": prev_cls,
                 "t": P[:, :S, 0], "k": k, "D": full(D[:, None]), "c": full(self.C[idx][:, None]),
                 "dir_cos": full(cos), "dir_sin": full(sin), "valid": k < (L - 1)[:, None],
-                "stop": k == (L - 2)[:, None], "dt": d[..., 0], "scale": scale,
+                "event": events(P, L, k), "dt": d[..., 0], "scale": scale,
                 "y": to_frame(step, cos, sin) / scale[..., None]}
+
+
+def events(P: torch.Tensor, L: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
+    """Event label (B, S) of each step of padded paths P (B, S+1, 3): the last step is the press; the one
+    before it an arrival when it ends on the target (the press does not move), else a move."""
+    rows = torch.arange(len(L))
+    still_press = (P[rows, L - 1, 1:] == P[rows, (L - 2).clamp_min(0), 1:]).all(-1)  # (B,)
+    arrival = (k == (L - 3)[:, None]) & still_press[:, None]
+    return torch.where(k == (L - 2)[:, None], PRESS, torch.where(arrival, ARRIVE, MOVE))
 
 
 class ARMDNTraining(FamilyTraining):
@@ -182,8 +191,9 @@ class ARMDNTraining(FamilyTraining):
         end = np.hypot(*P[rows, L - 1, 1:].T)
         ev.update(val_duration_w1_ms=float(np.abs(dur_f - dur_r).mean()),  # W1 of equal-size samples
                   val_end_rel_err=float(np.median(np.abs(end - info["distance"]) / info["distance"])),
-                  val_snap_px_median=float(np.median(info["snap_px"])),
                   val_snap_over_1px=float((info["snap_px"] > 1).mean()),
+                  val_arrive_px_median=float(np.median(info["arrive_px"][info["arrive_px"] > 0]))
+                  if (info["arrive_px"] > 0).any() else 0.0,
                   val_max_len_rate=float(info["forced"].mean()),
                   val_length_mean=float(L.mean()), val_length_mean_real=float(vs.L[:n].double().mean()))
         return ev
@@ -196,5 +206,5 @@ class ARMDNTraining(FamilyTraining):
         return x, X, c, L, L_gen, "generated"
 
     def _line(self, it: int, mean: dict, its: float) -> str:
-        return (f"[fit] Iter {it:6d}/{self.cfg.ar_iterations} | NLL {mean['total']:.4f} | stop {mean['stop']:.4f} | "
+        return (f"[fit] Iter {it:6d}/{self.cfg.ar_iterations} | NLL {mean['total']:.4f} | event {mean['event']:.4f} | "
                 f"dt {mean['dt']:.4f} | step {mean['step']:.4f} | {its:.1f} it/s")
