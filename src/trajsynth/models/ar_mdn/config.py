@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from ...config import ConfigError, TrainConfig
 
-STEP_SCALES = ("remaining", "distance")
+STEP_SCALES = ("remaining", "motion", "distance")
 
 
 @dataclass
@@ -35,9 +35,11 @@ class ARMDNConfig:
     dt_log_buckets: int = 16
     dt_max_ms: int = 1000  # longer intervals fall into the last bucket
     # Steps are predicted in the target frame (target along +x), divided by a scale: ``remaining``
-    # = sqrt(|remaining displacement|² + scale_floor_px²), ``distance`` = the movement's distance.
+    # = sqrt(|remaining displacement|² + scale_floor_px²), ``motion`` = the same with |previous step|²
+    # added, ``distance`` = the movement's distance.
     step_scale: str = "remaining"
     scale_floor_px: float = 2.0
+    momentum: bool = False  # mixture means are offsets from the step that keeps the previous velocity
     min_log_sigma: float = -7.0  # floor of a component's log σ (in scaled units)
     n_angle_bins: int = 72  # histogram of training target directions; generated directions are drawn from it
     # Sampling: mixture weights and interval logits divided by it, Gaussians widened by √temperature.

@@ -45,6 +45,7 @@ N_NUMERIC = 14  # numeric inputs per step (see step_inputs), before the directio
 ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
 RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
 MOVE, ARRIVE, PRESS = 0, 1, 2  # the events of a step
+MOMENTUM_RATIO = 2.0  # most interval ratio by which the momentum step extrapolates the previous step
 MOVE_TRIES = 8  # draws of a move that stays on its pixel before it is kept anyway
 
 
@@ -137,34 +138,51 @@ class ARMDNModel(nn.Module):
         return torch.searchsorted(self.dt_edges, ms, right=True) - 1
 
     # ----------------------------------------------------------------- network pieces
-    def scale(self, remaining: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
-        """Step scale (...,) px: the remaining distance with a floor, or the movement's distance."""
+    def scale(self, remaining: torch.Tensor, prev: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """Step scale (...,) px from the remaining displacement and the previous step (..., 2), see ``step_scale``."""
         if self.cfg.step_scale == "distance":
             return D.expand(remaining.shape[:-1])
-        return torch.sqrt((remaining**2).sum(-1) + self.cfg.scale_floor_px**2)
+        sq = (remaining**2).sum(-1) + self.cfg.scale_floor_px**2
+        if self.cfg.step_scale == "motion":  # a cursor passing the target fast keeps steps of its speed's size
+            sq = sq + (prev**2).sum(-1)
+        return torch.sqrt(sq)
 
     def step_inputs(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
         """Inputs (..., n_in) of the step about to be drawn, from the state ``s`` (float64, broadcast):
         rem, prev (..., 2) target-frame px; prev_dt, t ms, k, D px, c, dir_cos, dir_sin (...,); prev_cls (...,) long."""
         rem, prev, D = s["rem"], s["prev"], s["D"]
         r = rem.norm(dim=-1, keepdim=True)
-        scale = self.scale(rem, D)[..., None]
-        numeric = [rem / D[..., None], torch.asinh(rem / ASINH_PX) / 4, torch.log1p(r) / 4,
-                   prev / scale, torch.asinh(prev / ASINH_PX) / 4, torch.log1p(s["prev_dt"])[..., None] / 4,
-                   torch.log1p(s["t"] / 100)[..., None] / 2, s["k"][..., None] / 50, s["c"][..., None],
-                   (s["k"] == 0).double()[..., None]]
+        scale = self.scale(rem, prev, D)[..., None]
+        # bounded: an excursion far past the target must not saturate the network
+        numeric = [torch.atan(rem / D[..., None]) * (2 / math.pi), torch.asinh(rem / ASINH_PX) / 4,
+                   torch.log1p(r) / 4, torch.asinh(prev / scale), torch.asinh(prev / ASINH_PX) / 4,
+                   torch.log1p(s["prev_dt"])[..., None] / 4, torch.log1p(s["t"] / 100)[..., None] / 2,
+                   s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None]]
         if self.cfg.use_direction:
             numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
         return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
 
-    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Mixture parameters for hidden states h (..., H) and the step's interval."""
+    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, base: torch.Tensor
+                ) -> tuple[torch.Tensor, ...]:
+        """Mixture parameters for hidden states h (..., H) and the step's interval; the means are offsets
+        from ``base`` (..., 2), the scaled step that keeps the previous velocity (see :meth:`momentum`)."""
         K = self.cfg.n_components
         x = torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1)
         out = self.mix_head(x)  # (..., 6K)
         logit, mu, log_sigma, rho = out.split([K, 2 * K, 2 * K, K], -1)
         mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
+        mu = mu + base.float()[..., None, :]
         return logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
+
+    def momentum(self, prev: torch.Tensor, prev_dt: torch.Tensor, dt: torch.Tensor, scale: torch.Tensor
+                 ) -> torch.Tensor:
+        """The scaled step (..., 2) that keeps the previous step's velocity over the interval dt (zero
+        without ``momentum``): a hand's steps follow each other, so the mixture learns the change.
+        The ratio of intervals is capped at MOMENTUM_RATIO: after a pause the speed restarts."""
+        if not self.cfg.momentum:
+            return torch.zeros_like(prev)
+        ratio = (dt / prev_dt.clamp_min(1.0)).clamp(0.0, MOMENTUM_RATIO)
+        return prev * (ratio / scale)[..., None]
 
     def dt_logits(self, h: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
         return self.dt_head(torch.cat([h, nn.functional.one_hot(event, 3).float()], -1))
@@ -184,7 +202,9 @@ class ARMDNModel(nn.Module):
         event_nll = nn.functional.cross_entropy(self.event_head(h).transpose(1, 2), event, reduction="none")
         dt_cls = self.dt_class(b["dt"])
         dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
-        step_nll = mixture_nll(self.mixture(h, dt_cls, b["dt"]), b["y"].float()) + 2 * torch.log(b["scale"]).float()
+        base = self.momentum(b["prev"], b["prev_dt"], b["dt"], b["scale"])
+        params = self.mixture(h, dt_cls, b["dt"], base)
+        step_nll = mixture_nll(params, b["y"].float()) + 2 * torch.log(b["scale"]).float()
         out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
                "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
         out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
@@ -252,7 +272,7 @@ class ARMDNModel(nn.Module):
             event, forced = self._draw_event(out[:, 0], arrived, k == T - 2, rng)
             dt_cls, dt = self._draw_dt(out[:, 0], event, rng)
             moves = (event == MOVE) & ~done
-            new = self._draw_move(out[:, 0], dt_cls, dt, pos, s["rem"], D, (cos, sin), moves & (k > 0), rng)
+            new = self._draw_move(out[:, 0], (dt_cls, dt), pos, s, (cos, sin), moves & (k > 0), rng)
             new = torch.where((event == MOVE)[:, None], new, target)
             live = ~done
             jump = (target - pos).norm(dim=-1)
@@ -288,12 +308,15 @@ class ARMDNModel(nn.Module):
         u = torch.rand(len(h), generator=rng, dtype=torch.float64)
         return dt_cls, (lo + (u * (hi - lo)).floor()).double()
 
-    def _draw_move(self, h: torch.Tensor, dt_cls: torch.Tensor, dt: torch.Tensor, pos: torch.Tensor,
-                   rem: torch.Tensor, D: torch.Tensor, frame: tuple[torch.Tensor, torch.Tensor],
-                   redraw: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
-        """New integer positions (n, 2) after a move; rows in ``redraw`` that stay on their pixel draw again."""
-        params = self.mixture(h, dt_cls, dt)
-        scale = self.scale(rem, D)[:, None]  # (n, 1)
+    def _draw_move(self, h: torch.Tensor, interval: tuple[torch.Tensor, torch.Tensor], pos: torch.Tensor,
+                   s: dict[str, torch.Tensor], frame: tuple[torch.Tensor, torch.Tensor], redraw: torch.Tensor,
+                   rng: torch.Generator | None) -> torch.Tensor:
+        """New integer positions (n, 2) after a move (state ``s`` as in :meth:`step_inputs`); rows in
+        ``redraw`` that stay on their pixel draw again."""
+        dt_cls, dt = interval
+        scale = self.scale(s["rem"], s["prev"], s["D"])
+        params = self.mixture(h, dt_cls, dt, self.momentum(s["prev"], s["prev_dt"], dt, scale))
+        scale = scale[:, None]  # (n, 1)
         new = (pos + from_frame(self._sample_mixture(params, rng) * scale, *frame)).round()
         for _ in range(MOVE_TRIES - 1):
             todo = redraw & (new == pos).all(-1)

@@ -62,10 +62,11 @@ class Movements:
         prev = torch.cat([torch.zeros_like(d[:, :1]), d[:, :-1]], 1)  # (B, S, 3) the step before
         rem = to_frame(target[:, None, :] - P[:, :S, 1:], cos, sin)  # (B, S, 2)
         prev_cls = torch.where(k == 0, model.n_dt, model.dt_class(prev[..., 0]))
-        scale = model.scale(rem, D[:, None].expand(-1, S))
+        prev_frame = to_frame(prev[..., 1:], cos, sin)
+        scale = model.scale(rem, prev_frame, D[:, None].expand(-1, S))
         step = d[..., 1:] + (noise if noise is not None else 0.0)
         full = lambda v: v.expand(-1, S)  # noqa: E731 - per-movement values at every step
-        return {"rem": rem, "prev": to_frame(prev[..., 1:], cos, sin), "prev_dt": prev[..., 0], "prev_cls": prev_cls,
+        return {"rem": rem, "prev": prev_frame, "prev_dt": prev[..., 0], "prev_cls": prev_cls,
                 "t": P[:, :S, 0], "k": k, "D": full(D[:, None]), "c": full(self.C[idx][:, None]),
                 "dir_cos": full(cos), "dir_sin": full(sin), "valid": k < (L - 1)[:, None],
                 "event": events(P, L, k), "dt": d[..., 0], "scale": scale,
