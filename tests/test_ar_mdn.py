@@ -172,3 +172,25 @@ def test_loads_through_trajsynth_load(trained):
     a, b = s.sample(4, distance_px=150, seed=2), s.sample(4, distance_px=150, seed=2)
     assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
     assert all(abs(math.hypot(*x[-1, 1:]) - 150) <= math.sqrt(0.5) + 1e-3 for x in a)
+
+
+def test_plan_table_holds_training_plans_of_each_distance_bin(trained):
+    tr, _ = trained
+    model, train = tr.model, tr.training.train_set
+    log_d = train.ends().norm(dim=-1).log()
+    edges, records = model.plan_edges, model.plan_records  # (B+1,), (B, R, PLAN_DIM)
+    assert torch.all(torch.diff(edges) >= 0) and torch.isfinite(records).all()
+    for b in range(len(records)):
+        inside = (log_d >= edges[b]) & (log_d <= edges[b + 1])
+        candidates = train.plan[inside]  # (m, PLAN_DIM)
+        hit = (records[b][:, None, :] == candidates[None]).all(-1).any(-1)
+        assert hit.all(), f"bin {b}: every recorded plan is one of the bin's training movements"
+    assert float(model.step_cap_px) == pytest.approx(train.longest_step())
+
+
+def test_generated_steps_are_capped(trained):
+    model = trained[0].model
+    P, L, _ = model.sample_paths(200, torch.linspace(-1, 1, 200).reshape(-1, 1), rng=torch.Generator().manual_seed(4))
+    steps = np.hypot(*np.diff(P[..., 1:], axis=1).transpose(2, 0, 1))  # (n, T-1)
+    moves = np.arange(P.shape[1] - 1)[None, :] < (L - 3)[:, None]  # drawn moves, before the arrival and the press
+    assert steps[moves].max() <= float(model.step_cap_px) + 1.0

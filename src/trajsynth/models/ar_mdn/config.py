@@ -42,6 +42,9 @@ class ARMDNConfig:
     momentum: bool = False  # mixture means are offsets from the step that keeps the previous velocity
     min_log_sigma: float = -7.0  # floor of a component's log σ (in scaled units)
     n_angle_bins: int = 72  # histogram of training target directions; generated directions are drawn from it
+    use_plan: bool = True  # condition every step on the movement's duration and reach (drawn per distance bin)
+    n_plan_bins: int = 16  # equal-count bins of log distance of the plan table
+    plan_records: int = 512  # plans kept per bin (drawn with replacement from the bin's training movements)
     # Sampling: mixture weights and interval logits divided by it, Gaussians widened by √temperature.
     temperature: float = 1.0
 
@@ -51,7 +54,8 @@ class ARMDNConfig:
         if self.condition_dim != 1:
             raise ConfigError(f"condition_dim must be 1 (the distance), got {self.condition_dim}")
         minimum = {"max_seq_len": 3, "hidden_dim": 1, "num_layers": 1, "dt_embed_dim": 1, "head_dim": 1,
-                   "n_components": 1, "dt_exact_ms": 1, "dt_log_buckets": 1, "n_angle_bins": 1}
+                   "n_components": 1, "dt_exact_ms": 1, "dt_log_buckets": 1, "n_angle_bins": 1,
+                   "n_plan_bins": 1, "plan_records": 1}
         for name, low in minimum.items():
             if getattr(self, name) < low:
                 raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
@@ -91,6 +95,6 @@ PRESETS: dict[str, dict] = {
     "fast": dict(ar_iterations=3000, eval_interval=1000, save_interval=1000),
     # For tests: seconds, not minutes.
     "tiny": dict(hidden_dim=16, head_dim=16, dt_embed_dim=4, n_components=2, dt_exact_ms=32, dt_log_buckets=4,
-                 n_angle_bins=8, ar_iterations=20, batch_size=16, log_interval=5, eval_interval=10,
-                 save_interval=10, eval_samples=50, eval_nll_movements=64),
+                 n_angle_bins=8, n_plan_bins=4, plan_records=32, ar_iterations=20, batch_size=16, log_interval=5,
+                 eval_interval=10, save_interval=10, eval_samples=50, eval_nll_movements=64),
 }

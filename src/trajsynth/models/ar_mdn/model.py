@@ -20,6 +20,14 @@ three parts, each conditioned on the ones before:
    one model. A logger reports no motion event without motion, so a move that rounds to no pixel
    change after the first step is drawn again (up to ``MOVE_TRIES`` times).
 
+A movement's **plan** is what a recurrent state cannot discover step by step: its total duration
+and its reach (the farthest point from the start, relative to the distance; > 1 for overshoots and
+for excursions that leave and come back). Both are measured on each training movement and given to
+the network at every step (with the time left); for generation a plan is drawn whole from the
+training movements of the same distance bin (``plan_records``), so duration and reach keep their
+joint distribution given the distance. Without it, a per-step model cannot start the excursions of
+short movements: their first steps look like any jitter.
+
 Positions are rounded to integer pixels after each step, so the network always reads the integer
 positions the data has. The target's direction comes from a histogram of the training directions
 (``angle_hist``), its distance from the condition; the target is the pixel nearest that point.
@@ -41,7 +49,8 @@ from ...data.features import NormalizationParams, paths_to_features
 from .config import ARMDNConfig
 
 NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
-N_NUMERIC = 14  # numeric inputs per step (see step_inputs), before the direction and the interval embedding
+N_NUMERIC = 14  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
+PLAN_DIM = 2  # log duration (ms), log reach (farthest distance from the start / distance)
 ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
 RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
 MOVE, ARRIVE, PRESS = 0, 1, 2  # the events of a step
@@ -98,10 +107,14 @@ class ARMDNModel(nn.Module):
         H, E, K = cfg.hidden_dim, cfg.dt_embed_dim, cfg.n_components
         self.register_buffer("norm", torch.zeros(len(NORM_FIELDS), dtype=torch.float64))  # NormalizationParams
         self.register_buffer("angle_hist", torch.zeros(cfg.n_angle_bins, dtype=torch.float64))  # counts over [-π, π)
+        self.register_buffer("plan_edges", torch.zeros(cfg.n_plan_bins + 1, dtype=torch.float64))  # log px
+        self.register_buffer("plan_records", torch.zeros(cfg.n_plan_bins, cfg.plan_records, PLAN_DIM,
+                                                         dtype=torch.float64))  # plans of training movements
+        self.register_buffer("step_cap_px", torch.zeros((), dtype=torch.float64))  # longest training step
         self.register_buffer("dt_edges", dt_edges(cfg), persistent=False)  # fixed by the config
         self.n_dt = len(self.dt_edges) - 1
         self.dt_embed = nn.Embedding(self.n_dt + 1, E)  # the last index: no previous step
-        n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + E
+        n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + (PLAN_DIM + 1 if cfg.use_plan else 0) + E
         self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
         self.rnn = nn.GRU(H, H, cfg.num_layers, batch_first=True)
         self.event_head = nn.Linear(H, 3)  # move | arrive | press
@@ -120,12 +133,24 @@ class ARMDNModel(nn.Module):
                                       for k, v in zip(NORM_FIELDS, values, strict=True)})
 
     @torch.no_grad()
-    def set_data(self, params: NormalizationParams, angles: np.ndarray) -> None:
-        """Store the data's scaling and the histogram of training target directions (angles (N,) rad)."""
+    def set_data(self, params: NormalizationParams, angles: np.ndarray, distance: np.ndarray, plan: np.ndarray,
+                 step_cap_px: float, seed: int) -> None:
+        """Store the data constants: scaling, directions (N,) rad, the plan table from distances (N,) px and
+        plans (N, PLAN_DIM) (equal-count bins of log distance, rows drawn with a ``seed``ed generator), and
+        the longest training step (px), which caps generated steps."""
         values = [float(params.to_dict()[k]) for k in NORM_FIELDS]
         self.norm.copy_(torch.as_tensor(values, dtype=torch.float64))
         hist, _ = np.histogram(np.asarray(angles), bins=self.cfg.n_angle_bins, range=(-math.pi, math.pi))
         self.angle_hist.copy_(torch.as_tensor(hist, dtype=torch.float64))
+        log_d = np.log(np.asarray(distance, np.float64))
+        edges = np.quantile(log_d, np.linspace(0, 1, self.cfg.n_plan_bins + 1))
+        bins = np.clip(np.searchsorted(edges[1:-1], log_d, side="right"), 0, self.cfg.n_plan_bins - 1)
+        rng = np.random.default_rng(seed)
+        rows = [rng.choice(np.flatnonzero(bins == b) if (bins == b).any() else np.arange(len(log_d)),
+                           self.cfg.plan_records) for b in range(self.cfg.n_plan_bins)]
+        self.plan_edges.copy_(torch.as_tensor(edges))
+        self.plan_records.copy_(torch.as_tensor(np.asarray(plan, np.float64)[np.stack(rows)]))
+        self.step_cap_px.fill_(float(step_cap_px))
 
     def distance(self, c: torch.Tensor) -> torch.Tensor:
         """Normalised condition (n,) → distance (n,) px, as features.condition_to_distance."""
@@ -149,7 +174,8 @@ class ARMDNModel(nn.Module):
 
     def step_inputs(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
         """Inputs (..., n_in) of the step about to be drawn, from the state ``s`` (float64, broadcast):
-        rem, prev (..., 2) target-frame px; prev_dt, t ms, k, D px, c, dir_cos, dir_sin (...,); prev_cls (...,) long."""
+        rem, prev (..., 2) target-frame px; prev_dt, t ms, k, D px, c, dir_cos, dir_sin (...,); prev_cls (...,) long;
+        plan (..., PLAN_DIM) log duration and log reach."""
         rem, prev, D = s["rem"], s["prev"], s["D"]
         r = rem.norm(dim=-1, keepdim=True)
         scale = self.scale(rem, prev, D)[..., None]
@@ -160,6 +186,10 @@ class ARMDNModel(nn.Module):
                    s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None]]
         if self.cfg.use_direction:
             numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
+        if self.cfg.use_plan:  # duration and reach, and the time left (log scales of about unit range)
+            duration, reach = s["plan"][..., 0], s["plan"][..., 1]
+            left = (duration.exp() - s["t"]).clamp_min(0.0)
+            numeric += [(duration[..., None] - 6.5) / 2, reach[..., None], torch.log1p(left / 100)[..., None] / 2]
         return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
 
     def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, base: torch.Tensor
@@ -244,8 +274,15 @@ class ARMDNModel(nn.Module):
         D = self.distance(c)  # (n,)
         angle = self._draw_angles(n, rng)
         target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
-        P, L, info = self._roll_out(target, c, rng)
+        plan = self._draw_plans(D, rng)
+        P, L, info = self._roll_out(target, c, plan, rng)
         return P.numpy(), L.numpy(), {"distance": D.numpy(), **{k: v.numpy() for k, v in info.items()}}
+
+    def _draw_plans(self, D: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+        """A plan (n, PLAN_DIM) per movement: a training movement's of the same distance bin, drawn uniformly."""
+        bins = torch.searchsorted(self.plan_edges[1:-1].contiguous(), D.log().contiguous())
+        pick = torch.randint(self.cfg.plan_records, (len(D),), generator=rng)
+        return self.plan_records[bins, pick]
 
     def _draw_angles(self, n: int, rng: torch.Generator | None) -> torch.Tensor:
         """Target directions (n,) rad: a histogram bin by its training frequency, uniform within it."""
@@ -255,14 +292,14 @@ class ARMDNModel(nn.Module):
         width = 2 * math.pi / len(cdf)
         return -math.pi + (b + u[:, 1]) * width
 
-    def _roll_out(self, target: torch.Tensor, c: torch.Tensor, rng: torch.Generator | None):
+    def _roll_out(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor, rng: torch.Generator | None):
         """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,)."""
         n, T = len(target), self.cfg.max_seq_len
         D = target.norm(dim=-1).clamp_min(1.0)
         cos, sin = target[:, 0] / D, target[:, 1] / D
         zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
         s = {"D": D, "c": c, "dir_cos": cos, "dir_sin": sin, "prev": zeros(n, 2), "prev_dt": zeros(n), "t": zeros(n),
-             "prev_cls": torch.full((n,), self.n_dt)}
+             "prev_cls": torch.full((n,), self.n_dt), "plan": plan}
         pos, P, L = zeros(n, 2), zeros(n, T, 3), torch.full((n,), T)
         info = {"snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool)}
         done, arrived, h = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), None
@@ -317,14 +354,20 @@ class ARMDNModel(nn.Module):
         scale = self.scale(s["rem"], s["prev"], s["D"])
         params = self.mixture(h, dt_cls, dt, self.momentum(s["prev"], s["prev_dt"], dt, scale))
         scale = scale[:, None]  # (n, 1)
-        new = (pos + from_frame(self._sample_mixture(params, rng) * scale, *frame)).round()
+        new = pos + self._capped(from_frame(self._sample_mixture(params, rng) * scale, *frame))
         for _ in range(MOVE_TRIES - 1):
             todo = redraw & (new == pos).all(-1)
             if not bool(todo.any()):
                 break
-            again = (pos + from_frame(self._sample_mixture(params, rng) * scale, *frame)).round()
+            again = pos + self._capped(from_frame(self._sample_mixture(params, rng) * scale, *frame))
             new = torch.where(todo[:, None], again, new)
         return new
+
+    def _capped(self, step: torch.Tensor) -> torch.Tensor:
+        """Steps (n, 2) px shortened to the longest training step, then rounded to whole pixels: a draw from
+        a wide component's tail must not throw the cursor off the screen (the next scale would grow with it)."""
+        length = step.norm(dim=-1, keepdim=True)
+        return (step * (self.step_cap_px / length.clamp_min(1e-9)).clamp_max(1.0)).round()
 
     def _sample_mixture(self, params: tuple[torch.Tensor, ...], rng: torch.Generator | None) -> torch.Tensor:
         """One point (n, 2) float64 per row of mixture parameters, at the configured temperature."""

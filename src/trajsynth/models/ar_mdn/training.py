@@ -10,7 +10,7 @@ validation movements and generates a few hundred for their distances.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import torch
@@ -22,18 +22,28 @@ from ..base import FamilyTraining, Phase, guard_finite
 from .config import ARMDNTrain
 from .model import ARRIVE, MOVE, PRESS, ARMDNModel, to_frame
 
-PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "norm", "angle_hist")
+PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "norm", "angle_hist", "plan_edges",
+         "plan_records", "step_cap_px")
 NLL_CHUNK = 256  # validation movements per teacher-forced chunk
 VAL_SEED = 12345  # offset of the validation draws' seed: the same draws at every evaluation
 
 
 @dataclass
 class Movements:
-    """Integer paths of one split, padded with each last point: P (N, T, 3) float64 (t, x, y), L (N,), C (N,)."""
+    """Integer paths of one split, padded with each last point: P (N, T, 3) float64 (t, x, y), L (N,), C (N,),
+    and each movement's plan (N, PLAN_DIM): log duration (ms), log reach (farthest point / distance)."""
 
     P: torch.Tensor
     L: torch.Tensor
     C: torch.Tensor
+    plan: torch.Tensor = field(init=False)
+
+    def __post_init__(self) -> None:
+        rows = torch.arange(len(self.L))
+        end = self.P[rows, self.L - 1]  # (N, 3)
+        D = end[:, 1:].norm(dim=-1).clamp_min(1.0)
+        reach = self.P[..., 1:].norm(dim=-1).amax(1) / D  # (N,) >= 1 (the end is at D)
+        self.plan = torch.stack([end[:, 0].clamp_min(1.0).log(), reach.clamp_min(1.0).log()], -1)
 
     @classmethod
     def of(cls, ds: TrajectoryDataset, params: NormalizationParams) -> Movements:
@@ -42,9 +52,11 @@ class Movements:
         P, L = pad_paths([np.round(p) for p in paths], ds.max_len)  # the logs are integer ms and px
         return cls(torch.as_tensor(P), torch.as_tensor(L), torch.as_tensor(C, dtype=torch.float64))
 
-    def angles(self) -> np.ndarray:
-        end = self.P[torch.arange(len(self.L)), self.L - 1, 1:]  # (N, 2)
-        return torch.atan2(end[:, 1], end[:, 0]).numpy()
+    def ends(self) -> torch.Tensor:
+        return self.P[torch.arange(len(self.L)), self.L - 1, 1:]  # (N, 2)
+
+    def longest_step(self) -> float:
+        return float((self.P[:, 1:, 1:] - self.P[:, :-1, 1:]).norm(dim=-1).max())
 
     def batch(self, model: ARMDNModel, idx: torch.Tensor, noise: torch.Tensor | None) -> dict[str, torch.Tensor]:
         """The teacher-forcing batch of movements ``idx``: what :meth:`ARMDNModel.losses` reads.
@@ -68,7 +80,8 @@ class Movements:
         full = lambda v: v.expand(-1, S)  # noqa: E731 - per-movement values at every step
         return {"rem": rem, "prev": prev_frame, "prev_dt": prev[..., 0], "prev_cls": prev_cls,
                 "t": P[:, :S, 0], "k": k, "D": full(D[:, None]), "c": full(self.C[idx][:, None]),
-                "dir_cos": full(cos), "dir_sin": full(sin), "valid": k < (L - 1)[:, None],
+                "dir_cos": full(cos), "dir_sin": full(sin), "plan": self.plan[idx][:, None, :].expand(-1, S, -1),
+                "valid": k < (L - 1)[:, None],
                 "event": events(P, L, k), "dt": d[..., 0], "scale": scale,
                 "y": to_frame(step, cos, sin) / scale[..., None]}
 
@@ -93,7 +106,9 @@ class ARMDNTraining(FamilyTraining):
         params = NormalizationParams.from_dict(data.normalization)
         self.train_set = Movements.of(data.train, params)
         self.val_set = Movements.of(data.val, params) if data.val is not None else self.train_set
-        model.set_data(params, self.train_set.angles())
+        ends = self.train_set.ends()
+        model.set_data(params, torch.atan2(ends[:, 1], ends[:, 0]).numpy(), ends.norm(dim=-1).numpy(),
+                       self.train_set.plan.numpy(), self.train_set.longest_step(), seed=cfg.seed)
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
         self.sched = build_scheduler(cfg.lr_schedule, self.opt, cfg.ar_iterations)
         self.pos = {"epoch": 0, "batch_pos": 0, "steps": 0}
