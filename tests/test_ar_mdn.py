@@ -16,7 +16,7 @@ from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
 from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.ar_mdn import ARMDNConfig
-from trajsynth.models.ar_mdn.model import ARRIVE, MOVE, PRESS, dt_edges, mixture_nll
+from trajsynth.models.ar_mdn.model import ARRIVE, MOVE, PRESS, dt_edges, from_frame, mixture_nll, rotate_components
 from trajsynth.models.ar_mdn.training import events
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer
@@ -194,3 +194,17 @@ def test_generated_steps_are_capped(trained):
     steps = np.hypot(*np.diff(P[..., 1:], axis=1).transpose(2, 0, 1))  # (n, T-1)
     moves = np.arange(P.shape[1] - 1)[None, :] < (L - 3)[:, None]  # drawn moves, before the arrival and the press
     assert steps[moves].max() <= float(model.step_cap_px) + 1.0
+
+
+def test_rotated_components_have_the_rotated_density():
+    torch.manual_seed(0)
+    mu, log_sigma, rho = torch.randn(5, 3, 2), torch.randn(5, 3, 2) * 0.5, torch.tanh(torch.randn(5, 3))
+    angle = torch.rand(5) * 2 * math.pi
+    cos, sin = angle.cos(), angle.sin()
+    y_frame = torch.randn(5, 2)
+    y_screen = from_frame(y_frame, cos, sin)
+    logit = torch.randn(5, 3)
+    m, ls, r = rotate_components(mu, log_sigma, rho, cos, sin)
+    # a rotation has Jacobian 1: the density of the rotated point under the rotated mixture is the same
+    assert torch.allclose(mixture_nll((logit, m, ls, r), y_screen), mixture_nll((logit, mu, log_sigma, rho), y_frame),
+                          atol=1e-4)

@@ -49,7 +49,7 @@ from ...data.features import NormalizationParams, paths_to_features
 from .config import ARMDNConfig
 
 NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
-N_NUMERIC = 14  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
+N_NUMERIC = 16  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
 PLAN_DIM = 2  # log duration (ms), log reach (farthest distance from the start / distance)
 ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
 RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
@@ -89,6 +89,23 @@ def mixture_nll(params: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tens
     quad = (z[..., 0] ** 2 + z[..., 1] ** 2 - 2 * rho * z[..., 0] * z[..., 1]) / one_m
     log_n = -0.5 * quad - math.log(2 * math.pi) - log_sigma.sum(-1) - 0.5 * torch.log(one_m)  # (..., K)
     return -torch.logsumexp(torch.log_softmax(logit, -1) + log_n, -1)
+
+
+def rotate_components(mu: torch.Tensor, log_sigma: torch.Tensor, rho: torch.Tensor, cos: torch.Tensor,
+                      sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bivariate Gaussians (means and log σ (..., K, 2), ρ (..., K)) in the target frame → the screen frame.
+
+    cos, sin (...,) of the target direction; the covariance becomes R Σ Rᵀ.
+    """
+    sd = log_sigma.exp()
+    xx, yy, xy = sd[..., 0] ** 2, sd[..., 1] ** 2, rho * sd[..., 0] * sd[..., 1]  # (..., K)
+    c, n = cos[..., None], sin[..., None]
+    sxx = c * c * xx - 2 * c * n * xy + n * n * yy
+    syy = n * n * xx + 2 * c * n * xy + c * c * yy
+    sxy = c * n * (xx - yy) + (c * c - n * n) * xy
+    log_sd = 0.5 * torch.stack([sxx.log(), syy.log()], -1)
+    rho_screen = (sxy * torch.exp(-log_sd.sum(-1))).clamp(-RHO_MAX, RHO_MAX)
+    return from_frame(mu, c, n), log_sd, rho_screen
 
 
 def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
@@ -183,7 +200,8 @@ class ARMDNModel(nn.Module):
         numeric = [torch.atan(rem / D[..., None]) * (2 / math.pi), torch.asinh(rem / ASINH_PX) / 4,
                    torch.log1p(r) / 4, torch.asinh(prev / scale), torch.asinh(prev / ASINH_PX) / 4,
                    torch.log1p(s["prev_dt"])[..., None] / 4, torch.log1p(s["t"] / 100)[..., None] / 2,
-                   s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None]]
+                   s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None],
+                   torch.asinh(from_frame(prev, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4]  # screen axes
         if self.cfg.use_direction:
             numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
         if self.cfg.use_plan:  # duration and reach, and the time left (log scales of about unit range)
@@ -192,17 +210,31 @@ class ARMDNModel(nn.Module):
             numeric += [(duration[..., None] - 6.5) / 2, reach[..., None], torch.log1p(left / 100)[..., None] / 2]
         return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
 
-    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, base: torch.Tensor
-                ) -> tuple[torch.Tensor, ...]:
-        """Mixture parameters for hidden states h (..., H) and the step's interval; the means are offsets
-        from ``base`` (..., 2), the scaled step that keeps the previous velocity (see :meth:`momentum`)."""
-        K = self.cfg.n_components
+    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, base: torch.Tensor,
+                frame: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Screen-frame mixture parameters for hidden states h (..., H) and the step's interval.
+
+        The first n_components − screen_components components are predicted in the target frame and
+        rotated by the target direction ``frame`` (cos, sin (...,)): motion toward the target, whatever
+        its direction; the others are predicted in the screen frame: a sensor and a hand move along the
+        screen's axes more often than any rotation-invariant model can (purely horizontal steps).
+        The means are offsets from ``base`` (..., 2) target frame, the momentum step (:meth:`momentum`).
+        """
+        K, k_frame = self.cfg.n_components, self.cfg.n_components - self.cfg.screen_components
         x = torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1)
         out = self.mix_head(x)  # (..., 6K)
         logit, mu, log_sigma, rho = out.split([K, 2 * K, 2 * K, K], -1)
         mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
-        mu = mu + base.float()[..., None, :]
-        return logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
+        log_sigma, rho = log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
+        cos, sin = (v.float() for v in frame)
+        if k_frame > 0:
+            m_r, ls_r, rho_r = rotate_components(mu[..., :k_frame, :], log_sigma[..., :k_frame, :], rho[..., :k_frame],
+                                                 cos, sin)
+            mu = torch.cat([m_r, mu[..., k_frame:, :]], -2)
+            log_sigma = torch.cat([ls_r, log_sigma[..., k_frame:, :]], -2)
+            rho = torch.cat([rho_r, rho[..., k_frame:]], -1)
+        mu = mu + from_frame(base.float(), cos, sin)[..., None, :]
+        return logit, mu, log_sigma, rho
 
     def momentum(self, prev: torch.Tensor, prev_dt: torch.Tensor, dt: torch.Tensor, scale: torch.Tensor
                  ) -> torch.Tensor:
@@ -233,7 +265,7 @@ class ARMDNModel(nn.Module):
         dt_cls = self.dt_class(b["dt"])
         dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
         base = self.momentum(b["prev"], b["prev_dt"], b["dt"], b["scale"])
-        params = self.mixture(h, dt_cls, b["dt"], base)
+        params = self.mixture(h, dt_cls, b["dt"], base, (b["dir_cos"], b["dir_sin"]))
         step_nll = mixture_nll(params, b["y"].float()) + 2 * torch.log(b["scale"]).float()
         out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
                "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
@@ -352,14 +384,14 @@ class ARMDNModel(nn.Module):
         ``redraw`` that stay on their pixel draw again."""
         dt_cls, dt = interval
         scale = self.scale(s["rem"], s["prev"], s["D"])
-        params = self.mixture(h, dt_cls, dt, self.momentum(s["prev"], s["prev_dt"], dt, scale))
+        params = self.mixture(h, dt_cls, dt, self.momentum(s["prev"], s["prev_dt"], dt, scale), frame)
         scale = scale[:, None]  # (n, 1)
-        new = pos + self._capped(from_frame(self._sample_mixture(params, rng) * scale, *frame))
+        new = pos + self._capped(self._sample_mixture(params, rng) * scale)
         for _ in range(MOVE_TRIES - 1):
             todo = redraw & (new == pos).all(-1)
             if not bool(todo.any()):
                 break
-            again = pos + self._capped(from_frame(self._sample_mixture(params, rng) * scale, *frame))
+            again = pos + self._capped(self._sample_mixture(params, rng) * scale)
             new = torch.where(todo[:, None], again, new)
         return new
 

@@ -83,7 +83,7 @@ class Movements:
                 "dir_cos": full(cos), "dir_sin": full(sin), "plan": self.plan[idx][:, None, :].expand(-1, S, -1),
                 "valid": k < (L - 1)[:, None],
                 "event": events(P, L, k), "dt": d[..., 0], "scale": scale,
-                "y": to_frame(step, cos, sin) / scale[..., None]}
+                "y": step / scale[..., None]}  # screen frame: the mixture rotates its target-frame components
 
 
 def events(P: torch.Tensor, L: torch.Tensor, k: torch.Tensor) -> torch.Tensor:
