@@ -29,7 +29,8 @@ class ARMDNConfig:
     dt_embed_dim: int = 16  # learned embedding of an interval class (the previous one as input, the drawn one)
     head_dim: int = 128  # hidden width of the mixture head
     n_components: int = 8  # Gaussian components of the step mixture
-    screen_components: int = 4  # of them predicted in the screen frame (the rest in the target frame)
+    heading_components: int = 3  # of them predicted in the previous step's frame
+    screen_components: int = 2  # of them predicted in the screen frame (the rest: in the target frame)
     use_direction: bool = True  # give the network the target's screen direction (cos, sin) as an input
     # Intervals: one class per integer ms below dt_exact_ms, then log-spaced buckets up to dt_max_ms.
     dt_exact_ms: int = 64
@@ -60,9 +61,11 @@ class ARMDNConfig:
         for name, low in minimum.items():
             if getattr(self, name) < low:
                 raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
-        if not 0 <= self.screen_components <= self.n_components:
-            raise ConfigError(f"screen_components must be in [0, n_components={self.n_components}], "
-                              f"got {self.screen_components}")
+        if min(self.heading_components, self.screen_components) < 0 \
+                or self.heading_components + self.screen_components > self.n_components:
+            raise ConfigError(f"heading_components ({self.heading_components}) and screen_components "
+                              f"({self.screen_components}) must be >= 0 and add up to at most n_components "
+                              f"({self.n_components})")
         if self.dt_max_ms <= self.dt_exact_ms + self.dt_log_buckets:
             raise ConfigError(f"dt_max_ms ({self.dt_max_ms}) must exceed dt_exact_ms + dt_log_buckets "
                               f"({self.dt_exact_ms + self.dt_log_buckets}): every bucket needs a millisecond")
@@ -98,7 +101,8 @@ PRESETS: dict[str, dict] = {
     "default": {},
     "fast": dict(ar_iterations=3000, eval_interval=1000, save_interval=1000),
     # For tests: seconds, not minutes.
-    "tiny": dict(hidden_dim=16, head_dim=16, dt_embed_dim=4, n_components=2, screen_components=1, dt_exact_ms=32,
-                 dt_log_buckets=4, n_angle_bins=8, n_plan_bins=4, plan_records=32, ar_iterations=20, batch_size=16,
-                 log_interval=5, eval_interval=10, save_interval=10, eval_samples=50, eval_nll_movements=64),
+    "tiny": dict(hidden_dim=16, head_dim=16, dt_embed_dim=4, n_components=3, heading_components=1,
+                 screen_components=1, dt_exact_ms=32, dt_log_buckets=4, n_angle_bins=8, n_plan_bins=4,
+                 plan_records=32, ar_iterations=20, batch_size=16, log_interval=5, eval_interval=10,
+                 save_interval=10, eval_samples=50, eval_nll_movements=64),
 }

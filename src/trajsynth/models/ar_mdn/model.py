@@ -95,17 +95,21 @@ def rotate_components(mu: torch.Tensor, log_sigma: torch.Tensor, rho: torch.Tens
                       sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bivariate Gaussians (means and log σ (..., K, 2), ρ (..., K)) in the target frame → the screen frame.
 
-    cos, sin (...,) of the target direction; the covariance becomes R Σ Rᵀ.
+    cos, sin (...,) of the target direction; the covariance becomes R Σ Rᵀ. Computed in float64: for a
+    thin component (σ ratio 10⁴, |ρ| near 1) a rotated variance is a difference of nearly equal terms.
     """
-    sd = log_sigma.exp()
-    xx, yy, xy = sd[..., 0] ** 2, sd[..., 1] ** 2, rho * sd[..., 0] * sd[..., 1]  # (..., K)
-    c, n = cos[..., None], sin[..., None]
-    sxx = c * c * xx - 2 * c * n * xy + n * n * yy
-    syy = n * n * xx + 2 * c * n * xy + c * c * yy
+    sd = log_sigma.double().exp()
+    r = rho.double()
+    xx, yy, xy = sd[..., 0] ** 2, sd[..., 1] ** 2, r * sd[..., 0] * sd[..., 1]  # (..., K)
+    c, n = cos.double()[..., None], sin.double()[..., None]
+    tiny = 1e-300  # the variances are positive (Σ is); the floor only guards the logarithm
+    sxx = (c * c * xx - 2 * c * n * xy + n * n * yy).clamp_min(tiny)
+    syy = (n * n * xx + 2 * c * n * xy + c * c * yy).clamp_min(tiny)
     sxy = c * n * (xx - yy) + (c * c - n * n) * xy
     log_sd = 0.5 * torch.stack([sxx.log(), syy.log()], -1)
     rho_screen = (sxy * torch.exp(-log_sd.sum(-1))).clamp(-RHO_MAX, RHO_MAX)
-    return from_frame(mu, c, n), log_sd, rho_screen
+    dtype = mu.dtype
+    return from_frame(mu, c.to(dtype), n.to(dtype)), log_sd.to(dtype), rho_screen.to(dtype)
 
 
 def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
@@ -130,6 +134,9 @@ class ARMDNModel(nn.Module):
         self.register_buffer("step_cap_px", torch.zeros((), dtype=torch.float64))  # longest training step
         self.register_buffer("dt_edges", dt_edges(cfg), persistent=False)  # fixed by the config
         self.n_dt = len(self.dt_edges) - 1
+        # component groups: target frame, previous step's frame, screen frame (see mixture)
+        self.groups = (K - cfg.heading_components - cfg.screen_components, cfg.heading_components,
+                       cfg.screen_components)
         self.dt_embed = nn.Embedding(self.n_dt + 1, E)  # the last index: no previous step
         n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + (PLAN_DIM + 1 if cfg.use_plan else 0) + E
         self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
@@ -210,31 +217,42 @@ class ARMDNModel(nn.Module):
             numeric += [(duration[..., None] - 6.5) / 2, reach[..., None], torch.log1p(left / 100)[..., None] / 2]
         return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
 
-    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, base: torch.Tensor,
-                frame: tuple[torch.Tensor, torch.Tensor]) -> tuple[torch.Tensor, ...]:
-        """Screen-frame mixture parameters for hidden states h (..., H) and the step's interval.
+    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, s: dict[str, torch.Tensor],
+                scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Screen-frame mixture parameters (for y = screen step / ``scale``) from hidden states h (..., H), the
+        step's interval and the state ``s`` (:meth:`step_inputs`: dir_cos, dir_sin, prev, prev_dt).
 
-        The first n_components − screen_components components are predicted in the target frame and
-        rotated by the target direction ``frame`` (cos, sin (...,)): motion toward the target, whatever
-        its direction; the others are predicted in the screen frame: a sensor and a hand move along the
-        screen's axes more often than any rotation-invariant model can (purely horizontal steps).
-        The means are offsets from ``base`` (..., 2) target frame, the momentum step (:meth:`momentum`).
+        Components come in three groups, each predicted in its own frame and rotated to the screen:
+        the target frame (motion toward the target, whatever its direction), the previous step's frame
+        (a hand keeps its heading, and integer steps then repeat their direction exactly) and the
+        screen frame (a sensor and a hand move along the screen's axes more often than a rotated model
+        can). The means are offsets from the momentum step (:meth:`momentum`).
         """
-        K, k_frame = self.cfg.n_components, self.cfg.n_components - self.cfg.screen_components
+        K = self.cfg.n_components
         x = torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1)
-        out = self.mix_head(x)  # (..., 6K)
-        logit, mu, log_sigma, rho = out.split([K, 2 * K, 2 * K, K], -1)
+        logit, mu, log_sigma, rho = self.mix_head(x).split([K, 2 * K, 2 * K, K], -1)  # (..., 6K)
         mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
         log_sigma, rho = log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
-        cos, sin = (v.float() for v in frame)
-        if k_frame > 0:
-            m_r, ls_r, rho_r = rotate_components(mu[..., :k_frame, :], log_sigma[..., :k_frame, :], rho[..., :k_frame],
-                                                 cos, sin)
-            mu = torch.cat([m_r, mu[..., k_frame:, :]], -2)
-            log_sigma = torch.cat([ls_r, log_sigma[..., k_frame:, :]], -2)
-            rho = torch.cat([rho_r, rho[..., k_frame:]], -1)
-        mu = mu + from_frame(base.float(), cos, sin)[..., None, :]
+        parts, start = [], 0
+        for k, frame in zip(self.groups, self._frames(s), strict=True):
+            group = (mu[..., start : start + k, :], log_sigma[..., start : start + k, :], rho[..., start : start + k])
+            parts.append(group if frame is None else rotate_components(*group, *frame))
+            start += k
+        mu, log_sigma = (torch.cat([p[i] for p in parts], -2) for i in (0, 1))
+        rho = torch.cat([p[2] for p in parts], -1)
+        base = self.momentum(s["prev"], s["prev_dt"], dt_ms, scale)  # (..., 2) target frame
+        mu = mu + from_frame(base, s["dir_cos"], s["dir_sin"]).float()[..., None, :]
         return logit, mu, log_sigma, rho
+
+    def _frames(self, s: dict[str, torch.Tensor]) -> tuple:
+        """(cos, sin) (...,) of the target direction and of the previous step's heading (the target's before
+        the first step), and None for the screen frame: the rotations of the component groups."""
+        cos, sin = s["dir_cos"], s["dir_sin"]
+        length = s["prev"].norm(dim=-1, keepdim=True)
+        along = torch.tensor([1.0, 0.0], dtype=length.dtype)  # toward the target
+        unit = torch.where(length > 0, s["prev"] / length.clamp_min(1e-12), along)
+        heading = from_frame(unit, cos, sin)  # (..., 2) screen
+        return (cos, sin), (heading[..., 0], heading[..., 1]), None
 
     def momentum(self, prev: torch.Tensor, prev_dt: torch.Tensor, dt: torch.Tensor, scale: torch.Tensor
                  ) -> torch.Tensor:
@@ -264,8 +282,7 @@ class ARMDNModel(nn.Module):
         event_nll = nn.functional.cross_entropy(self.event_head(h).transpose(1, 2), event, reduction="none")
         dt_cls = self.dt_class(b["dt"])
         dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
-        base = self.momentum(b["prev"], b["prev_dt"], b["dt"], b["scale"])
-        params = self.mixture(h, dt_cls, b["dt"], base, (b["dir_cos"], b["dir_sin"]))
+        params = self.mixture(h, dt_cls, b["dt"], b, b["scale"])
         step_nll = mixture_nll(params, b["y"].float()) + 2 * torch.log(b["scale"]).float()
         out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
                "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
@@ -341,7 +358,7 @@ class ARMDNModel(nn.Module):
             event, forced = self._draw_event(out[:, 0], arrived, k == T - 2, rng)
             dt_cls, dt = self._draw_dt(out[:, 0], event, rng)
             moves = (event == MOVE) & ~done
-            new = self._draw_move(out[:, 0], (dt_cls, dt), pos, s, (cos, sin), moves & (k > 0), rng)
+            new = self._draw_move(out[:, 0], (dt_cls, dt), pos, s, moves & (k > 0), rng)
             new = torch.where((event == MOVE)[:, None], new, target)
             live = ~done
             jump = (target - pos).norm(dim=-1)
@@ -378,13 +395,12 @@ class ARMDNModel(nn.Module):
         return dt_cls, (lo + (u * (hi - lo)).floor()).double()
 
     def _draw_move(self, h: torch.Tensor, interval: tuple[torch.Tensor, torch.Tensor], pos: torch.Tensor,
-                   s: dict[str, torch.Tensor], frame: tuple[torch.Tensor, torch.Tensor], redraw: torch.Tensor,
-                   rng: torch.Generator | None) -> torch.Tensor:
+                   s: dict[str, torch.Tensor], redraw: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
         """New integer positions (n, 2) after a move (state ``s`` as in :meth:`step_inputs`); rows in
         ``redraw`` that stay on their pixel draw again."""
         dt_cls, dt = interval
         scale = self.scale(s["rem"], s["prev"], s["D"])
-        params = self.mixture(h, dt_cls, dt, self.momentum(s["prev"], s["prev_dt"], dt, scale), frame)
+        params = self.mixture(h, dt_cls, dt, s, scale)
         scale = scale[:, None]  # (n, 1)
         new = pos + self._capped(self._sample_mixture(params, rng) * scale)
         for _ in range(MOVE_TRIES - 1):
