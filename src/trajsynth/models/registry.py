@@ -18,6 +18,7 @@ from .base import Family
 FAMILIES: dict[str, str] = {
     "latent_wgan": "trajsynth.models.latent_wgan",
     "procedural": "trajsynth.models.procedural",
+    "ar_mdn": "trajsynth.models.ar_mdn",
 }
 DEFAULT_FAMILY = "latent_wgan"
 

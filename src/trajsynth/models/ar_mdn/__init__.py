@@ -1,0 +1,21 @@
+"""The ar_mdn family: an autoregressive mixture-density model of logged mouse events, one step at a time."""
+
+from ..base import Family
+from .config import PRESETS, ARMDNConfig, ARMDNTrain
+from .model import ARMDNModel
+from .training import ARMDNTraining
+
+FAMILY = Family(
+    name="ar_mdn",
+    version=1,
+    arch_cls=ARMDNConfig,
+    train_cls=ARMDNTrain,
+    model_cls=ARMDNModel,
+    training_cls=ARMDNTraining,
+    presets=PRESETS,
+    description="autoregressive mixture-density step model: a GRU draws each logged event's kind (move, arrive, "
+                "press), integer-ms interval and pixel step toward the target (one phase: fit)",
+    phase_names=("fit",),
+)
+
+__all__ = ["FAMILY", "ARMDNConfig", "ARMDNModel"]

@@ -1,0 +1,108 @@
+"""Configuration of the autoregressive mixture-density step model (``ar_mdn``).
+
+``ARMDNConfig`` shapes the network and the sampling (stored in every checkpoint); the fields that
+size buffers or output layers (``n_components``, ``dt_exact_ms``, ``dt_log_buckets``,
+``n_angle_bins``, ...) must match between a checkpoint and the model it loads into.
+``ARMDNTrain`` holds the shared training settings plus this family's learning rate and length.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ...config import ConfigError, TrainConfig
+
+STEP_SCALES = ("remaining", "motion", "distance")
+
+
+@dataclass
+class ARMDNConfig:
+    """Network sizes, the interval classes, the step scaling and the sampling temperature."""
+
+    # Output format, shared with every family.
+    max_seq_len: int = 100  # most points per movement; a movement still going at the last step stops there
+    feature_dim: int = 8  # the 8-feature trajectory format (fixed)
+    condition_dim: int = 1  # the condition is the normalised start-to-end distance (fixed)
+    # Network.
+    hidden_dim: int = 128  # GRU width
+    num_layers: int = 1  # stacked GRU layers
+    dt_embed_dim: int = 16  # learned embedding of an interval class (the previous one as input, the drawn one)
+    head_dim: int = 128  # hidden width of the mixture head
+    n_components: int = 8  # Gaussian components of the step mixture
+    heading_components: int = 3  # of them predicted in the previous step's frame
+    screen_components: int = 2  # of them predicted in the screen frame (the rest: in the target frame)
+    use_direction: bool = True  # give the network the target's screen direction (cos, sin) as an input
+    # Intervals: one class per integer ms below dt_exact_ms, then log-spaced buckets up to dt_max_ms.
+    dt_exact_ms: int = 64
+    dt_log_buckets: int = 16
+    dt_max_ms: int = 1000  # longer intervals fall into the last bucket
+    # Steps are predicted in the target frame (target along +x), divided by a scale: ``remaining``
+    # = sqrt(|remaining displacement|² + scale_floor_px²), ``motion`` = the same with |previous step|²
+    # added, ``distance`` = the movement's distance.
+    step_scale: str = "remaining"
+    scale_floor_px: float = 2.0
+    momentum: bool = False  # mixture means are offsets from the step that keeps the previous velocity
+    min_log_sigma: float = -7.0  # floor of a component's log σ (in scaled units)
+    n_angle_bins: int = 72  # histogram of training target directions; generated directions are drawn from it
+    use_plan: bool = True  # condition every step on the movement's duration and reach (drawn per distance bin)
+    n_plan_bins: int = 16  # equal-count bins of log distance of the plan table
+    plan_records: int = 512  # plans kept per bin (drawn with replacement from the bin's training movements)
+    # Sampling: mixture weights and interval logits divided by it, Gaussians widened by √temperature.
+    temperature: float = 1.0
+
+    def __post_init__(self) -> None:
+        if self.feature_dim != 8:
+            raise ConfigError(f"feature_dim must be 8 (the trajectory format), got {self.feature_dim}")
+        if self.condition_dim != 1:
+            raise ConfigError(f"condition_dim must be 1 (the distance), got {self.condition_dim}")
+        minimum = {"max_seq_len": 3, "hidden_dim": 1, "num_layers": 1, "dt_embed_dim": 1, "head_dim": 1,
+                   "n_components": 1, "dt_exact_ms": 1, "dt_log_buckets": 1, "n_angle_bins": 1,
+                   "n_plan_bins": 1, "plan_records": 1}
+        for name, low in minimum.items():
+            if getattr(self, name) < low:
+                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
+        if min(self.heading_components, self.screen_components) < 0 \
+                or self.heading_components + self.screen_components > self.n_components:
+            raise ConfigError(f"heading_components ({self.heading_components}) and screen_components "
+                              f"({self.screen_components}) must be >= 0 and add up to at most n_components "
+                              f"({self.n_components})")
+        if self.dt_max_ms <= self.dt_exact_ms + self.dt_log_buckets:
+            raise ConfigError(f"dt_max_ms ({self.dt_max_ms}) must exceed dt_exact_ms + dt_log_buckets "
+                              f"({self.dt_exact_ms + self.dt_log_buckets}): every bucket needs a millisecond")
+        if self.step_scale not in STEP_SCALES:
+            raise ConfigError(f"step_scale must be one of {STEP_SCALES}, got {self.step_scale!r}")
+        if not self.scale_floor_px > 0:
+            raise ConfigError(f"scale_floor_px must be > 0, got {self.scale_floor_px}")
+        if not self.temperature > 0:
+            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+
+
+@dataclass
+class ARMDNTrain(TrainConfig):
+    """Teacher-forced maximum likelihood: Adam, gradient clipping, one phase ``fit`` of ar_iterations."""
+
+    lr: float = 2e-3
+    ar_iterations: int = 12000
+    dequantize: bool = True  # add U(-½, ½) px to each training step: a density of integer steps, not spikes
+    eval_samples: int = 500  # validation movements generated at each evaluation
+    eval_nll_movements: int = 2000  # validation movements whose NLL is measured
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if not self.lr > 0:
+            raise ConfigError(f"lr must be > 0, got {self.lr}")
+        for name in ("ar_iterations", "eval_samples", "eval_nll_movements"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+
+
+# Presets: differences from the defaults, in architecture and training keys alike.
+PRESETS: dict[str, dict] = {
+    "default": {},
+    "fast": dict(ar_iterations=3000, eval_interval=1000, save_interval=1000),
+    # For tests: seconds, not minutes.
+    "tiny": dict(hidden_dim=16, head_dim=16, dt_embed_dim=4, n_components=3, heading_components=1,
+                 screen_components=1, dt_exact_ms=32, dt_log_buckets=4, n_angle_bins=8, n_plan_bins=4,
+                 plan_records=32, ar_iterations=20, batch_size=16, log_interval=5, eval_interval=10,
+                 save_interval=10, eval_samples=50, eval_nll_movements=64),
+}

@@ -1,0 +1,429 @@
+"""The autoregressive mixture-density step model: a movement drawn one logged event at a time.
+
+A movement is a sequence of steps (dt ms, dx px, dy px) from the release at (0, 0) to the press on
+the target, on the logger's own clock (integer ms) and grid (integer px). Before each step a GRU
+reads where the cursor stands: the remaining displacement to the target, the previous step, its
+interval class, the elapsed time, the step index and the distance, all in the **target frame**
+(the target along +x), so movements in every direction share one model. Each step is drawn in
+three parts, each conditioned on the ones before:
+
+1. **event**: move, *arrive* (the last motion event: the step lands on the target, "the snap",
+   and the press follows without moving) or *press* (the press itself lands on the target); the
+   target is where the hand stops, so a real movement's last motion event is on it by definition,
+   and the network decides when the cursor is within reach instead of having to hit a pixel;
+2. **interval**: a categorical over integer milliseconds (one class per ms below ``dt_exact_ms``,
+   log-spaced buckets up to ``dt_max_ms``, uniform within a bucket), given the event: the event
+   clock is learned, not assumed, and the wait before the press is its own;
+3. **displacement** of a move: a bivariate Gaussian mixture (correlated components, as in
+   handwriting synthesis) of the step in the target frame divided by a scale (the remaining
+   distance with a floor, or the movement's distance), so 2-px corrections and 200-px strides share
+   one model. A logger reports no motion event without motion, so a move that rounds to no pixel
+   change after the first step is drawn again (up to ``MOVE_TRIES`` times).
+
+A movement's **plan** is what a recurrent state cannot discover step by step: its total duration
+and its reach (the farthest point from the start, relative to the distance; > 1 for overshoots and
+for excursions that leave and come back). Both are measured on each training movement and given to
+the network at every step (with the time left); for generation a plan is drawn whole from the
+training movements of the same distance bin (``plan_records``), so duration and reach keep their
+joint distribution given the distance. Without it, a per-step model cannot start the excursions of
+short movements: their first steps look like any jitter.
+
+Positions are rounded to integer pixels after each step, so the network always reads the integer
+positions the data has. The target's direction comes from a histogram of the training directions
+(``angle_hist``), its distance from the condition; the target is the pixel nearest that point.
+Sampling is vectorised over the movements (a Python loop over steps only); every draw comes from
+the given ``torch.Generator``. ``temperature`` sharpens (< 1) or flattens (> 1) the interval and
+mixture-weight distributions and scales each Gaussian's variance.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import numpy as np
+import torch
+from torch import nn
+
+from ...data.features import NormalizationParams, paths_to_features
+from .config import ARMDNConfig
+
+NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
+N_NUMERIC = 16  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
+PLAN_DIM = 2  # log duration (ms), log reach (farthest distance from the start / distance)
+ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
+RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
+MOVE, ARRIVE, PRESS = 0, 1, 2  # the events of a step
+MOMENTUM_RATIO = 2.0  # most interval ratio by which the momentum step extrapolates the previous step
+MOVE_TRIES = 8  # draws of a move that stays on its pixel before it is kept anyway
+
+
+def dt_edges(cfg: ARMDNConfig) -> torch.Tensor:
+    """Interval class boundaries (n_dt + 1,) in ms: class c holds the integers in [edges[c], edges[c + 1])."""
+    exact = np.arange(cfg.dt_exact_ms + 1)
+    ratio = cfg.dt_max_ms / cfg.dt_exact_ms
+    geom = np.round(cfg.dt_exact_ms * ratio ** (np.arange(1, cfg.dt_log_buckets + 1) / cfg.dt_log_buckets))
+    edges = np.concatenate([exact, geom]).astype(np.int64)
+    for i in range(cfg.dt_exact_ms + 1, len(edges)):  # at least one ms per bucket (validated to fit)
+        edges[i] = max(edges[i], edges[i - 1] + 1)
+    return torch.as_tensor(edges)
+
+
+def to_frame(v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    """Screen vectors (..., 2) → target frame (target along +x); cos, sin broadcast to v[..., 0]."""
+    return torch.stack([v[..., 0] * cos + v[..., 1] * sin, -v[..., 0] * sin + v[..., 1] * cos], dim=-1)
+
+
+def from_frame(v: torch.Tensor, cos: torch.Tensor, sin: torch.Tensor) -> torch.Tensor:
+    return torch.stack([v[..., 0] * cos - v[..., 1] * sin, v[..., 0] * sin + v[..., 1] * cos], dim=-1)
+
+
+def mixture_nll(params: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tensor:
+    """−log p(y) (...,) of points y (..., 2) under bivariate Gaussian mixtures.
+
+    params: mixture-weight logits (..., K), means and log σ (..., K, 2), correlations ρ (..., K).
+    """
+    logit, mu, log_sigma, rho = params
+    z = (y[..., None, :] - mu) * torch.exp(-log_sigma)  # (..., K, 2) standardised
+    one_m = 1 - rho * rho
+    quad = (z[..., 0] ** 2 + z[..., 1] ** 2 - 2 * rho * z[..., 0] * z[..., 1]) / one_m
+    log_n = -0.5 * quad - math.log(2 * math.pi) - log_sigma.sum(-1) - 0.5 * torch.log(one_m)  # (..., K)
+    return -torch.logsumexp(torch.log_softmax(logit, -1) + log_n, -1)
+
+
+def rotate_components(mu: torch.Tensor, log_sigma: torch.Tensor, rho: torch.Tensor, cos: torch.Tensor,
+                      sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bivariate Gaussians (means and log σ (..., K, 2), ρ (..., K)) in the target frame → the screen frame.
+
+    cos, sin (...,) of the target direction; the covariance becomes R Σ Rᵀ. Computed in float64: for a
+    thin component (σ ratio 10⁴, |ρ| near 1) a rotated variance is a difference of nearly equal terms.
+    """
+    sd = log_sigma.double().exp()
+    r = rho.double()
+    xx, yy, xy = sd[..., 0] ** 2, sd[..., 1] ** 2, r * sd[..., 0] * sd[..., 1]  # (..., K)
+    c, n = cos.double()[..., None], sin.double()[..., None]
+    tiny = 1e-300  # the variances are positive (Σ is); the floor only guards the logarithm
+    sxx = (c * c * xx - 2 * c * n * xy + n * n * yy).clamp_min(tiny)
+    syy = (n * n * xx + 2 * c * n * xy + c * c * yy).clamp_min(tiny)
+    sxy = c * n * (xx - yy) + (c * c - n * n) * xy
+    log_sd = 0.5 * torch.stack([sxx.log(), syy.log()], -1)
+    rho_screen = (sxy * torch.exp(-log_sd.sum(-1))).clamp(-RHO_MAX, RHO_MAX)
+    dtype = mu.dtype
+    return from_frame(mu, c.to(dtype), n.to(dtype)), log_sd.to(dtype), rho_screen.to(dtype)
+
+
+def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+    """One class (n,) per row of logits (n, C), by inverse CDF of a uniform draw from ``rng``."""
+    cdf = torch.softmax(logits.double(), -1).cumsum(-1)  # (n, C)
+    u = torch.rand(len(logits), 1, generator=rng, dtype=torch.float64)
+    return (cdf < u * cdf[:, -1:]).sum(-1).clamp_max(logits.shape[-1] - 1)
+
+
+class ARMDNModel(nn.Module):
+    """GRU over steps with event, interval and mixture heads (see the module docstring)."""
+
+    def __init__(self, cfg: ARMDNConfig):
+        super().__init__()
+        self.cfg = cfg
+        H, E, K = cfg.hidden_dim, cfg.dt_embed_dim, cfg.n_components
+        self.register_buffer("norm", torch.zeros(len(NORM_FIELDS), dtype=torch.float64))  # NormalizationParams
+        self.register_buffer("angle_hist", torch.zeros(cfg.n_angle_bins, dtype=torch.float64))  # counts over [-π, π)
+        self.register_buffer("plan_edges", torch.zeros(cfg.n_plan_bins + 1, dtype=torch.float64))  # log px
+        self.register_buffer("plan_records", torch.zeros(cfg.n_plan_bins, cfg.plan_records, PLAN_DIM,
+                                                         dtype=torch.float64))  # plans of training movements
+        self.register_buffer("step_cap_px", torch.zeros((), dtype=torch.float64))  # longest training step
+        self.register_buffer("dt_edges", dt_edges(cfg), persistent=False)  # fixed by the config
+        self.n_dt = len(self.dt_edges) - 1
+        # component groups: target frame, previous step's frame, screen frame (see mixture)
+        self.groups = (K - cfg.heading_components - cfg.screen_components, cfg.heading_components,
+                       cfg.screen_components)
+        self.dt_embed = nn.Embedding(self.n_dt + 1, E)  # the last index: no previous step
+        n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + (PLAN_DIM + 1 if cfg.use_plan else 0) + E
+        self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
+        self.rnn = nn.GRU(H, H, cfg.num_layers, batch_first=True)
+        self.event_head = nn.Linear(H, 3)  # move | arrive | press
+        self.dt_head = nn.Linear(H + 3, self.n_dt)  # + the event (one-hot): the wait before the press is its own
+        self.mix_head = nn.Sequential(nn.Linear(H + E + 1, cfg.head_dim), nn.SiLU(), nn.Linear(cfg.head_dim, 6 * K))
+
+    # ----------------------------------------------------------------- data constants
+    @property
+    def ready(self) -> bool:
+        return bool(self.angle_hist.sum() > 0)
+
+    @property
+    def params(self) -> NormalizationParams:
+        values = self.norm.tolist()
+        return NormalizationParams(**{k: (int(v) if k == "format_version" else v)
+                                      for k, v in zip(NORM_FIELDS, values, strict=True)})
+
+    @torch.no_grad()
+    def set_data(self, params: NormalizationParams, angles: np.ndarray, distance: np.ndarray, plan: np.ndarray,
+                 step_cap_px: float, seed: int) -> None:
+        """Store the data constants: scaling, directions (N,) rad, the plan table from distances (N,) px and
+        plans (N, PLAN_DIM) (equal-count bins of log distance, rows drawn with a ``seed``ed generator), and
+        the longest training step (px), which caps generated steps."""
+        values = [float(params.to_dict()[k]) for k in NORM_FIELDS]
+        self.norm.copy_(torch.as_tensor(values, dtype=torch.float64))
+        hist, _ = np.histogram(np.asarray(angles), bins=self.cfg.n_angle_bins, range=(-math.pi, math.pi))
+        self.angle_hist.copy_(torch.as_tensor(hist, dtype=torch.float64))
+        log_d = np.log(np.asarray(distance, np.float64))
+        edges = np.quantile(log_d, np.linspace(0, 1, self.cfg.n_plan_bins + 1))
+        bins = np.clip(np.searchsorted(edges[1:-1], log_d, side="right"), 0, self.cfg.n_plan_bins - 1)
+        rng = np.random.default_rng(seed)
+        rows = [rng.choice(np.flatnonzero(bins == b) if (bins == b).any() else np.arange(len(log_d)),
+                           self.cfg.plan_records) for b in range(self.cfg.n_plan_bins)]
+        self.plan_edges.copy_(torch.as_tensor(edges))
+        self.plan_records.copy_(torch.as_tensor(np.asarray(plan, np.float64)[np.stack(rows)]))
+        self.step_cap_px.fill_(float(step_cap_px))
+
+    def distance(self, c: torch.Tensor) -> torch.Tensor:
+        """Normalised condition (n,) → distance (n,) px, as features.condition_to_distance."""
+        lo, hi = (math.log(float(self.norm[NORM_FIELDS.index(k)])) for k in ("d_min", "d_max"))
+        return torch.exp(lo + (c.double() + 1) / 2 * (hi - lo))
+
+    def dt_class(self, ms: torch.Tensor) -> torch.Tensor:
+        """Interval (ms, any shape) → its class; past dt_max_ms → the last bucket."""
+        ms = ms.round().long().clamp(0, self.cfg.dt_max_ms - 1)
+        return torch.searchsorted(self.dt_edges, ms, right=True) - 1
+
+    # ----------------------------------------------------------------- network pieces
+    def scale(self, remaining: torch.Tensor, prev: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+        """Step scale (...,) px from the remaining displacement and the previous step (..., 2), see ``step_scale``."""
+        if self.cfg.step_scale == "distance":
+            return D.expand(remaining.shape[:-1])
+        sq = (remaining**2).sum(-1) + self.cfg.scale_floor_px**2
+        if self.cfg.step_scale == "motion":  # a cursor passing the target fast keeps steps of its speed's size
+            sq = sq + (prev**2).sum(-1)
+        return torch.sqrt(sq)
+
+    def step_inputs(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Inputs (..., n_in) of the step about to be drawn, from the state ``s`` (float64, broadcast):
+        rem, prev (..., 2) target-frame px; prev_dt, t ms, k, D px, c, dir_cos, dir_sin (...,); prev_cls (...,) long;
+        plan (..., PLAN_DIM) log duration and log reach."""
+        rem, prev, D = s["rem"], s["prev"], s["D"]
+        r = rem.norm(dim=-1, keepdim=True)
+        scale = self.scale(rem, prev, D)[..., None]
+        # bounded: an excursion far past the target must not saturate the network
+        numeric = [torch.atan(rem / D[..., None]) * (2 / math.pi), torch.asinh(rem / ASINH_PX) / 4,
+                   torch.log1p(r) / 4, torch.asinh(prev / scale), torch.asinh(prev / ASINH_PX) / 4,
+                   torch.log1p(s["prev_dt"])[..., None] / 4, torch.log1p(s["t"] / 100)[..., None] / 2,
+                   s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None],
+                   torch.asinh(from_frame(prev, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4]  # screen axes
+        if self.cfg.use_direction:
+            numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
+        if self.cfg.use_plan:  # duration and reach, and the time left (log scales of about unit range)
+            duration, reach = s["plan"][..., 0], s["plan"][..., 1]
+            left = (duration.exp() - s["t"]).clamp_min(0.0)
+            numeric += [(duration[..., None] - 6.5) / 2, reach[..., None], torch.log1p(left / 100)[..., None] / 2]
+        return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
+
+    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, s: dict[str, torch.Tensor],
+                scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """Screen-frame mixture parameters (for y = screen step / ``scale``) from hidden states h (..., H), the
+        step's interval and the state ``s`` (:meth:`step_inputs`: dir_cos, dir_sin, prev, prev_dt).
+
+        Components come in three groups, each predicted in its own frame and rotated to the screen:
+        the target frame (motion toward the target, whatever its direction), the previous step's frame
+        (a hand keeps its heading, and integer steps then repeat their direction exactly) and the
+        screen frame (a sensor and a hand move along the screen's axes more often than a rotated model
+        can). The means are offsets from the momentum step (:meth:`momentum`).
+        """
+        K = self.cfg.n_components
+        x = torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1)
+        logit, mu, log_sigma, rho = self.mix_head(x).split([K, 2 * K, 2 * K, K], -1)  # (..., 6K)
+        mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
+        log_sigma, rho = log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
+        parts, start = [], 0
+        for k, frame in zip(self.groups, self._frames(s), strict=True):
+            group = (mu[..., start : start + k, :], log_sigma[..., start : start + k, :], rho[..., start : start + k])
+            parts.append(group if frame is None else rotate_components(*group, *frame))
+            start += k
+        mu, log_sigma = (torch.cat([p[i] for p in parts], -2) for i in (0, 1))
+        rho = torch.cat([p[2] for p in parts], -1)
+        base = self.momentum(s["prev"], s["prev_dt"], dt_ms, scale)  # (..., 2) target frame
+        mu = mu + from_frame(base, s["dir_cos"], s["dir_sin"]).float()[..., None, :]
+        return logit, mu, log_sigma, rho
+
+    def _frames(self, s: dict[str, torch.Tensor]) -> tuple:
+        """(cos, sin) (...,) of the target direction and of the previous step's heading (the target's before
+        the first step), and None for the screen frame: the rotations of the component groups."""
+        cos, sin = s["dir_cos"], s["dir_sin"]
+        length = s["prev"].norm(dim=-1, keepdim=True)
+        along = torch.tensor([1.0, 0.0], dtype=length.dtype)  # toward the target
+        unit = torch.where(length > 0, s["prev"] / length.clamp_min(1e-12), along)
+        heading = from_frame(unit, cos, sin)  # (..., 2) screen
+        return (cos, sin), (heading[..., 0], heading[..., 1]), None
+
+    def momentum(self, prev: torch.Tensor, prev_dt: torch.Tensor, dt: torch.Tensor, scale: torch.Tensor
+                 ) -> torch.Tensor:
+        """The scaled step (..., 2) that keeps the previous step's velocity over the interval dt (zero
+        without ``momentum``): a hand's steps follow each other, so the mixture learns the change.
+        The ratio of intervals is capped at MOMENTUM_RATIO: after a pause the speed restarts."""
+        if not self.cfg.momentum:
+            return torch.zeros_like(prev)
+        ratio = (dt / prev_dt.clamp_min(1.0)).clamp(0.0, MOMENTUM_RATIO)
+        return prev * (ratio / scale)[..., None]
+
+    def dt_logits(self, h: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
+        return self.dt_head(torch.cat([h, nn.functional.one_hot(event, 3).float()], -1))
+
+    # ----------------------------------------------------------------- teacher forcing
+    def losses(self, b: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Per-step negative log-likelihoods (nats), averaged over the valid steps of a batch.
+
+        ``b``: the state keys of :meth:`step_inputs` (B, S, ...), and ``valid`` (B, S) bool, ``event``
+        (B, S) long, ``dt`` (B, S) ms, ``y`` (B, S, 2) the target-frame step divided by ``scale`` (B, S).
+        ``step`` includes log |Jacobian| of the scaling, so it is in px and comparable across scalings.
+        """
+        h, _ = self.rnn(self.inp(self.step_inputs(b)))  # (B, S, H)
+        valid, event = b["valid"], b["event"]
+        n_steps = valid.sum().clamp_min(1)
+        moving = valid & (event == MOVE)  # arrivals and presses land on the target: not drawn
+        event_nll = nn.functional.cross_entropy(self.event_head(h).transpose(1, 2), event, reduction="none")
+        dt_cls = self.dt_class(b["dt"])
+        dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
+        params = self.mixture(h, dt_cls, b["dt"], b, b["scale"])
+        step_nll = mixture_nll(params, b["y"].float()) + 2 * torch.log(b["scale"]).float()
+        out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
+               "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
+        out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
+        return out
+
+    # ----------------------------------------------------------------- generation
+    @torch.no_grad()
+    def generate(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """conditions (n, 1) normalised distances → X (n, max_seq_len, 8) float32 zero past each length, L (n,) int64.
+
+        X is paths_to_features of the generated integer path with dx, dy scaled by the requested
+        distance, so features_to_paths(X, C, L, params) gives the integer path back.
+        """
+        P, L, info = self.sample_paths(n, conditions, rng)
+        T = self.cfg.max_seq_len
+        X, _, _ = paths_to_features([P[i, :k] for i, k in enumerate(L)], T, self.params)
+        valid = np.arange(T)[None, :] < L[:, None]  # (n, T)
+        pos = (2 / np.pi) * np.arctan(P[:, :, 1:] / info["distance"][:, None, None])  # (n, T, 2)
+        X[..., :2] = np.where(valid[..., None], pos, 0.0)
+        return torch.from_numpy(X), torch.from_numpy(L)
+
+    @torch.no_grad()
+    def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+        """Padded integer paths P (n, T, 3) (t_ms, x, y; the last point repeated), lengths L (n,), and per movement:
+        ``distance`` requested px, ``snap_px`` the distance the press jumped onto the target (0 after an
+        arrival), ``arrive_px`` the length of the arriving step (0 without one), ``forced`` whether the
+        press was forced at max_seq_len."""
+        if not self.ready:
+            raise RuntimeError("ARMDNModel.generate called before training set its data constants (train it, or "
+                               "load a trained state_dict)")
+        c = torch.as_tensor(conditions, dtype=torch.float64).reshape(-1)  # (n,)
+        if len(c) != n:
+            raise ValueError(f"generate(n={n}) needs n conditions of shape (n, 1), got {tuple(conditions.shape)}")
+        c = c.clamp(-1.0, 1.0)  # distances outside the data's range are brought to its ends
+        D = self.distance(c)  # (n,)
+        angle = self._draw_angles(n, rng)
+        target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
+        plan = self._draw_plans(D, rng)
+        P, L, info = self._roll_out(target, c, plan, rng)
+        return P.numpy(), L.numpy(), {"distance": D.numpy(), **{k: v.numpy() for k, v in info.items()}}
+
+    def _draw_plans(self, D: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+        """A plan (n, PLAN_DIM) per movement: a training movement's of the same distance bin, drawn uniformly."""
+        bins = torch.searchsorted(self.plan_edges[1:-1].contiguous(), D.log().contiguous())
+        pick = torch.randint(self.cfg.plan_records, (len(D),), generator=rng)
+        return self.plan_records[bins, pick]
+
+    def _draw_angles(self, n: int, rng: torch.Generator | None) -> torch.Tensor:
+        """Target directions (n,) rad: a histogram bin by its training frequency, uniform within it."""
+        cdf = (self.angle_hist.cumsum(0) / self.angle_hist.sum()).contiguous()
+        u = torch.rand(n, 2, generator=rng, dtype=torch.float64)
+        b = torch.searchsorted(cdf, u[:, 0].contiguous(), right=True).clamp_max(len(cdf) - 1)
+        width = 2 * math.pi / len(cdf)
+        return -math.pi + (b + u[:, 1]) * width
+
+    def _roll_out(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor, rng: torch.Generator | None):
+        """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,)."""
+        n, T = len(target), self.cfg.max_seq_len
+        D = target.norm(dim=-1).clamp_min(1.0)
+        cos, sin = target[:, 0] / D, target[:, 1] / D
+        zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
+        s = {"D": D, "c": c, "dir_cos": cos, "dir_sin": sin, "prev": zeros(n, 2), "prev_dt": zeros(n), "t": zeros(n),
+             "prev_cls": torch.full((n,), self.n_dt), "plan": plan}
+        pos, P, L = zeros(n, 2), zeros(n, T, 3), torch.full((n,), T)
+        info = {"snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool)}
+        done, arrived, h = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), None
+        for k in range(T - 1):
+            s["rem"], s["k"] = to_frame(target - pos, cos, sin), torch.full((n,), float(k), dtype=torch.float64)
+            out, h = self.rnn(self.inp(self.step_inputs(s))[:, None], h)
+            event, forced = self._draw_event(out[:, 0], arrived, k == T - 2, rng)
+            dt_cls, dt = self._draw_dt(out[:, 0], event, rng)
+            moves = (event == MOVE) & ~done
+            new = self._draw_move(out[:, 0], (dt_cls, dt), pos, s, moves & (k > 0), rng)
+            new = torch.where((event == MOVE)[:, None], new, target)
+            live = ~done
+            jump = (target - pos).norm(dim=-1)
+            info["arrive_px"] = torch.where(live & (event == ARRIVE), jump, info["arrive_px"])
+            pressing = live & (event == PRESS)
+            info["snap_px"] = torch.where(pressing, jump, info["snap_px"])
+            info["forced"] |= pressing & forced
+            L = torch.where(pressing, k + 2, L)
+            P[:, k + 1] = torch.where(done[:, None], P[:, k], torch.cat([(s["t"] + dt)[:, None], new], -1))
+            s["prev"], s["prev_dt"], s["prev_cls"] = to_frame(new - pos, cos, sin), dt, dt_cls
+            s["t"], pos = s["t"] + dt, new
+            arrived, done = arrived | (event == ARRIVE), done | pressing
+            if bool(done.all()):
+                P[:, k + 2:] = P[:, k + 1 : k + 2]
+                break
+        return P, L, info
+
+    def _draw_event(self, h: torch.Tensor, arrived: torch.Tensor, last: bool, rng: torch.Generator | None
+                    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Event (n,) of each movement's next step, and whether a press was forced (n,) bool.
+
+        After an arrival the press follows; at the last step of max_seq_len the press is forced.
+        """
+        event = categorical(self.event_head(h), rng)
+        must = arrived | last
+        return torch.where(must, PRESS, event), must & (event != PRESS) & ~arrived
+
+    def _draw_dt(self, h: torch.Tensor, event: torch.Tensor, rng: torch.Generator | None
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Interval class (n,) and ms (n,) float64: a class by its tempered probability, uniform ms within it."""
+        dt_cls = categorical(self.dt_logits(h, event) / self.cfg.temperature, rng)
+        lo, hi = self.dt_edges[dt_cls], self.dt_edges[dt_cls + 1]
+        u = torch.rand(len(h), generator=rng, dtype=torch.float64)
+        return dt_cls, (lo + (u * (hi - lo)).floor()).double()
+
+    def _draw_move(self, h: torch.Tensor, interval: tuple[torch.Tensor, torch.Tensor], pos: torch.Tensor,
+                   s: dict[str, torch.Tensor], redraw: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+        """New integer positions (n, 2) after a move (state ``s`` as in :meth:`step_inputs`); rows in
+        ``redraw`` that stay on their pixel draw again."""
+        dt_cls, dt = interval
+        scale = self.scale(s["rem"], s["prev"], s["D"])
+        params = self.mixture(h, dt_cls, dt, s, scale)
+        scale = scale[:, None]  # (n, 1)
+        new = pos + self._capped(self._sample_mixture(params, rng) * scale)
+        for _ in range(MOVE_TRIES - 1):
+            todo = redraw & (new == pos).all(-1)
+            if not bool(todo.any()):
+                break
+            again = pos + self._capped(self._sample_mixture(params, rng) * scale)
+            new = torch.where(todo[:, None], again, new)
+        return new
+
+    def _capped(self, step: torch.Tensor) -> torch.Tensor:
+        """Steps (n, 2) px shortened to the longest training step, then rounded to whole pixels: a draw from
+        a wide component's tail must not throw the cursor off the screen (the next scale would grow with it)."""
+        length = step.norm(dim=-1, keepdim=True)
+        return (step * (self.step_cap_px / length.clamp_min(1e-9)).clamp_max(1.0)).round()
+
+    def _sample_mixture(self, params: tuple[torch.Tensor, ...], rng: torch.Generator | None) -> torch.Tensor:
+        """One point (n, 2) float64 per row of mixture parameters, at the configured temperature."""
+        logit, mu, log_sigma, rho = params
+        tau, n = self.cfg.temperature, len(logit)
+        comp = categorical(logit / tau, rng)[:, None]  # (n, 1)
+        mu, sigma = (v.gather(1, comp[..., None].expand(-1, 1, 2))[:, 0].double() for v in (mu, log_sigma.exp()))
+        r = rho.gather(1, comp)[:, 0].double()
+        e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
+        z = torch.stack([e[:, 0], r * e[:, 0] + torch.sqrt(1 - r * r) * e[:, 1]], -1)
+        return mu + sigma * math.sqrt(tau) * z

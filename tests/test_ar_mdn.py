@@ -1,0 +1,210 @@
+"""The ar_mdn family: interval classes, the mixture likelihood, generation, training and resume, on the tiny preset."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import trajsynth
+from trajsynth.config import ConfigError
+from trajsynth.data.features import condition_to_distance, features_to_paths
+from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
+from trajsynth.data.synthetic import synthetic_segments
+from trajsynth.data.train_data import load_train_data
+from trajsynth.models.ar_mdn import ARMDNConfig
+from trajsynth.models.ar_mdn.model import ARRIVE, MOVE, PRESS, dt_edges, from_frame, mixture_nll, rotate_components
+from trajsynth.models.ar_mdn.training import events
+from trajsynth.models.registry import run_config
+from trajsynth.training.loop import Trainer
+
+MAX_LEN = 40
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("ar_mdn") / "data"
+    segs = synthetic_segments(300, seed=2, d_range=(20, 400), n_users=6)
+    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def data(data_dir):
+    return load_train_data(data_dir)
+
+
+def tiny(**kw):
+    return run_config("ar_mdn", "tiny", max_seq_len=MAX_LEN, **kw)
+
+
+@pytest.fixture(scope="module")
+def trained(data, tmp_path_factory) -> tuple[Trainer, Path]:
+    run_dir = tmp_path_factory.mktemp("ar_mdn_run")
+    tr = Trainer(tiny(ar_iterations=60), data, run_dir, tensorboard=False, progress=False)
+    return tr, tr.train()
+
+
+def weights(model) -> dict[str, torch.Tensor]:
+    return {k: v.clone() for k, v in model.state_dict().items()}
+
+
+def test_config_is_checked():
+    with pytest.raises(ConfigError, match="step_scale"):
+        ARMDNConfig(step_scale="log")
+    with pytest.raises(ConfigError, match="dt_max_ms"):
+        ARMDNConfig(dt_exact_ms=64, dt_log_buckets=16, dt_max_ms=70)
+    with pytest.raises(ConfigError, match="temperature"):
+        ARMDNConfig(temperature=0.0)
+    with pytest.raises(ConfigError, match="ar_iterations"):
+        run_config("ar_mdn", ar_iterations=0)
+
+
+def test_interval_classes_cover_every_millisecond_once():
+    cfg = ARMDNConfig(dt_exact_ms=20, dt_log_buckets=6, dt_max_ms=300)
+    edges = dt_edges(cfg)
+    assert edges[0] == 0 and edges[-1] == 300 and (torch.diff(edges) >= 1).all()
+    assert torch.equal(edges[:21], torch.arange(21))  # one class per ms below dt_exact_ms
+    from trajsynth.models.ar_mdn.model import ARMDNModel
+    model = ARMDNModel(cfg)
+    ms = torch.arange(0, 400)
+    cls = model.dt_class(ms)
+    inside = ms.clamp_max(299)  # past dt_max_ms: the last bucket
+    assert ((edges[cls] <= inside) & (inside < edges[cls + 1])).all()
+    assert int(cls.max()) == model.n_dt - 1
+
+
+def test_mixture_nll_matches_a_bivariate_normal():
+    mu, log_sigma, rho = torch.tensor([[[1.0, -2.0]]]), torch.tensor([[[0.3, -0.5]]]), torch.tensor([[0.6]])
+    y = torch.tensor([[0.2, -1.5]])
+    s = log_sigma.exp()[0, 0]
+    cov = torch.tensor([[s[0] ** 2, rho[0, 0] * s[0] * s[1]], [rho[0, 0] * s[0] * s[1], s[1] ** 2]])
+    ref = -torch.distributions.MultivariateNormal(mu[0, 0], cov).log_prob(y[0])
+    got = mixture_nll((torch.zeros(1, 1), mu, log_sigma, rho), y)
+    assert torch.allclose(got[0], ref, atol=1e-5)
+    # two equal components weigh like one
+    two = mixture_nll((torch.zeros(1, 2), mu.repeat(1, 2, 1), log_sigma.repeat(1, 2, 1), rho.repeat(1, 2)), y)
+    assert torch.allclose(two, got, atol=1e-5)
+
+
+def test_generated_movements_are_integer_and_end_on_target(trained, data):
+    tr, _ = trained
+    params = tr.model.params
+    n = 200
+    C = data.train.C[:n]  # (n, 1)
+    X, L = tr.model.generate(n, C, rng=torch.Generator().manual_seed(3))
+    assert X.shape == (n, MAX_LEN, 8) and X.dtype == torch.float32 and L.dtype == torch.int64
+    assert int(L.min()) >= 2 and int(L.max()) <= MAX_LEN
+    assert torch.all(X[torch.arange(MAX_LEN)[None, :] >= L[:, None]] == 0), "zero past each length"
+    paths = features_to_paths(X.numpy(), C.numpy(), L.numpy(), params)
+    D = condition_to_distance(C.numpy().reshape(-1), params)
+    for p, d in zip(paths, D, strict=True):
+        assert np.array_equal(p[0], [0, 0, 0])
+        assert np.abs(p - np.round(p)).max() < 0.01, "integer ms and px (up to the float32 features)"
+        assert np.all(np.diff(p[:, 0]) >= 0)
+        assert abs(math.hypot(*p[-1, 1:]) - d) <= math.sqrt(0.5) + 1e-3, "ends on the target pixel"
+
+
+def test_sampling_is_seeded(trained):
+    model = trained[0].model
+    C = torch.linspace(-0.8, 0.8, 50).reshape(-1, 1)
+    a = model.generate(50, C, rng=torch.Generator().manual_seed(5))
+    b = model.generate(50, C, rng=torch.Generator().manual_seed(5))
+    c = model.generate(50, C, rng=torch.Generator().manual_seed(6))
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert not torch.equal(a[0], c[0])
+
+
+def test_event_labels():
+    # release, two moves, arrival on (5, 0), press there; then one whose press moves (no arrival)
+    P = torch.tensor([[[0, 0, 0], [10, 2, 0], [20, 4, 0], [30, 5, 0], [90, 5, 0]],
+                      [[0, 0, 0], [10, 2, 0], [20, 4, 0], [70, 5, 0], [70, 5, 0]]], dtype=torch.float64)
+    L = torch.tensor([5, 4])
+    k = torch.arange(4)[None, :].expand(2, 4)
+    assert events(P, L, k).tolist() == [[MOVE, MOVE, ARRIVE, PRESS], [MOVE, MOVE, PRESS, MOVE]]
+
+
+def test_snap_arrivals_and_still_moves(trained):
+    model = trained[0].model
+    n = 300
+    P, L, info = model.sample_paths(n, torch.zeros(n, 1), rng=torch.Generator().manual_seed(1))
+    rows = np.arange(n)
+    before = P[rows, L - 2, 1:]  # the point before the press, whose distance to the target is the snap
+    target = P[rows, L - 1, 1:]
+    assert np.allclose(np.hypot(*(target - before).T), info["snap_px"])
+    arrived = info["arrive_px"] > 0
+    assert np.all(info["snap_px"][arrived] == 0), "after an arrival the press does not move"
+    assert info["forced"].dtype == bool and not info["forced"][L < MAX_LEN].any()
+    # a logger reports no motion event without motion: moves after the first one change the pixel
+    still = [np.all(P[i, 2 : L[i] - 1, 1:] == P[i, 1 : L[i] - 2, 1:], axis=-1) for i in rows if L[i] > 3]
+    assert np.concatenate(still).mean() < 0.01
+
+
+def test_nll_decreases_with_training(data, tmp_path):
+    tr = Trainer(tiny(ar_iterations=60, lr=3e-3), data, tmp_path, tensorboard=False, progress=False)
+    before = tr.training.validation_nll()["val_nll"]
+    tr.train()
+    after = tr.training.validation_nll()["val_nll"]
+    assert after < before - 0.5, (before, after)
+
+
+def test_resume_matches_uninterrupted_run(data, tmp_path):
+    cfg = tiny(ar_iterations=30, save_interval=10, lr_schedule="cosine")
+    full = Trainer(cfg, data, tmp_path / "full", tensorboard=False, progress=False)
+    full.train()
+    resumed = Trainer.from_checkpoint(tmp_path / "full" / "fit_iter10.pt", data, tmp_path / "resumed",
+                                      tensorboard=False, progress=False)
+    resumed.train()
+    a, b = weights(full.model), weights(resumed.model)
+    assert a.keys() == b.keys()
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed run must end with identical weights"
+
+
+def test_loads_through_trajsynth_load(trained):
+    _, final = trained
+    s = trajsynth.load(final)
+    assert s.family == "ar_mdn"
+    p = s.path((100, 200), (400, 600), seed=1)
+    assert np.allclose(p[0, 1:], (100, 200)) and np.array_equal(p[-1, 1:], (400, 600))
+    a, b = s.sample(4, distance_px=150, seed=2), s.sample(4, distance_px=150, seed=2)
+    assert all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+    assert all(abs(math.hypot(*x[-1, 1:]) - 150) <= math.sqrt(0.5) + 1e-3 for x in a)
+
+
+def test_plan_table_holds_training_plans_of_each_distance_bin(trained):
+    tr, _ = trained
+    model, train = tr.model, tr.training.train_set
+    log_d = train.ends().norm(dim=-1).log()
+    edges, records = model.plan_edges, model.plan_records  # (B+1,), (B, R, PLAN_DIM)
+    assert torch.all(torch.diff(edges) >= 0) and torch.isfinite(records).all()
+    for b in range(len(records)):
+        inside = (log_d >= edges[b]) & (log_d <= edges[b + 1])
+        candidates = train.plan[inside]  # (m, PLAN_DIM)
+        hit = (records[b][:, None, :] == candidates[None]).all(-1).any(-1)
+        assert hit.all(), f"bin {b}: every recorded plan is one of the bin's training movements"
+    assert float(model.step_cap_px) == pytest.approx(train.longest_step())
+
+
+def test_generated_steps_are_capped(trained):
+    model = trained[0].model
+    P, L, _ = model.sample_paths(200, torch.linspace(-1, 1, 200).reshape(-1, 1), rng=torch.Generator().manual_seed(4))
+    steps = np.hypot(*np.diff(P[..., 1:], axis=1).transpose(2, 0, 1))  # (n, T-1)
+    moves = np.arange(P.shape[1] - 1)[None, :] < (L - 3)[:, None]  # drawn moves, before the arrival and the press
+    assert steps[moves].max() <= float(model.step_cap_px) + 1.0
+
+
+def test_rotated_components_have_the_rotated_density():
+    torch.manual_seed(0)
+    mu, log_sigma, rho = torch.randn(5, 3, 2), torch.randn(5, 3, 2) * 0.5, torch.tanh(torch.randn(5, 3))
+    angle = torch.rand(5) * 2 * math.pi
+    cos, sin = angle.cos(), angle.sin()
+    y_frame = torch.randn(5, 2)
+    y_screen = from_frame(y_frame, cos, sin)
+    logit = torch.randn(5, 3)
+    m, ls, r = rotate_components(mu, log_sigma, rho, cos, sin)
+    # a rotation has Jacobian 1: the density of the rotated point under the rotated mixture is the same
+    assert torch.allclose(mixture_nll((logit, m, ls, r), y_screen), mixture_nll((logit, mu, log_sigma, rho), y_frame),
+                          atol=1e-4)
