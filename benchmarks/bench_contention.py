@@ -32,7 +32,7 @@ import torch
 
 from trajsynth.data.embedded import embedded_data_dir
 from trajsynth.data.train_data import load_train_data
-from trajsynth.models.registry import run_config
+from trajsynth.models.registry import get_family, run_config
 from trajsynth.serving.sampler import TrajectorySampler
 from trajsynth.training.loop import Trainer
 from trajsynth.utils.threads import cores
@@ -85,11 +85,21 @@ def background_training(out: Path, env: dict) -> subprocess.Popen:
     return subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
 
 
+def equal_cost_space(path: Path) -> Path:
+    """A search space in which every trial costs the same: only the learning rate varies (the default space
+    also searches layer sizes and batch size, so trial cost would depend on what the sampler drew)."""
+    names = [k for k in get_family("latent_wgan").search_space["stage1"] if k != "lr_autoencoder"]
+    path.write_text("stage1:\n" + "".join(f"  {k}: null\n" for k in names))
+    return path
+
+
 def tune_rate(out: Path, jobs: int, trials_per_job: int, env: dict) -> float:
-    """Trials per minute of one ``tune`` call with ``jobs`` worker processes."""
+    """Trials per minute of one ``tune`` call with ``jobs`` worker processes (equal-cost trials)."""
+    out.mkdir(parents=True)
+    space = equal_cost_space(out / "space.yaml")
     cmd = [sys.executable, "-m", "trajsynth", "tune", "--n-trials", str(jobs * trials_per_job), "--jobs", str(jobs),
            "--preset", "fast", "--set", "stage1_iterations=150", "--set", "eval_interval=75", "--no-baselines",
-           "--seed", "0", "--out", str(out)]
+           "--space", str(space), "--seed", "0", "--out", str(out / "study")]
     t0 = time.perf_counter()
     subprocess.run(cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     return jobs * trials_per_job / ((time.perf_counter() - t0) / 60)
@@ -100,7 +110,7 @@ def main() -> None:
     ap.add_argument("checkpoint", nargs="?", help="a finished default-preset latent_wgan model (default: train one "
                     "briefly on the embedded data)")
     ap.add_argument("--seconds", type=float, default=8.0, help="timing window of each measurement")
-    ap.add_argument("--trials", type=int, default=3, help="tuning trials per worker")
+    ap.add_argument("--trials", type=int, default=4, help="tuning trials per worker")
     ap.add_argument("--torch-defaults", action="store_true",
                     help="no policy: torch's default threads everywhere (the background job too)")
     ap.add_argument("--skip-tune", action="store_true")

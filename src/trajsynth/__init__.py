@@ -8,15 +8,6 @@
 
 from __future__ import annotations
 
-import os
-
-# OpenMP threads that wait for work sleep instead of spinning. With spinning (OpenMP's default), a
-# job whose threads share cores with another job collapses: the default model's training step ran
-# at 0.1–8.8 it/s on two threads beside one busy process, 17.5–18.4 with passive waiting (one thread:
-# 22). Read when torch loads OpenMP, so it only takes effect if trajsynth is imported first (the
-# command line always is); an explicit OMP_WAIT_POLICY is kept.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
-
 __version__ = "0.1.0"
 
 

@@ -12,6 +12,11 @@ little. So:
   together (tuning ``--jobs``, torchrun ranks on one machine);
 * ``--threads N`` (every command), then ``TRAJSYNTH_THREADS``, then ``OMP_NUM_THREADS`` override
   the policy, in that order.
+
+OpenMP's wait policy is left as it is. Measured on 2 cores, default model, stage-1 it/s: two
+threads idle 28–33 with OpenMP's spinning wait, 9 with ``OMP_WAIT_POLICY=PASSIVE`` (every small
+kernel then wakes a sleeping thread); one thread 21–23 either way. A two-thread job that a second
+job joins later drops to ~8 while they overlap — no worse than passive waiting gives it always.
 """
 
 from __future__ import annotations
