@@ -49,7 +49,7 @@ from ...data.features import NormalizationParams, paths_to_features
 from .config import ARMDNConfig
 
 NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
-N_NUMERIC = 16  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
+N_NUMERIC = 18  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
 PLAN_DIM = 2  # log duration (ms), log reach (farthest distance from the start / distance)
 ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
 RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
@@ -214,7 +214,8 @@ class ARMDNModel(nn.Module):
                    torch.log1p(r) / 4, torch.asinh(prev / scale), torch.asinh(prev / ASINH_PX) / 4,
                    torch.log1p(s["prev_dt"])[..., None] / 4, torch.log1p(s["t"] / 100)[..., None] / 2,
                    s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None],
-                   torch.asinh(from_frame(prev, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4]  # screen axes
+                   torch.asinh(from_frame(prev, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4,  # screen axes
+                   torch.asinh(from_frame(rem, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4]
         if self.cfg.use_direction:
             numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
         if self.cfg.use_plan:  # duration and reach, and the time left (log scales of about unit range)
