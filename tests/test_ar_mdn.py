@@ -16,7 +16,16 @@ from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
 from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.ar_mdn import ARMDNConfig
-from trajsynth.models.ar_mdn.model import ARRIVE, MOVE, PRESS, dt_edges, from_frame, mixture_nll, rotate_components
+from trajsynth.models.ar_mdn.model import (
+    ARRIVE,
+    MOVE,
+    PRESS,
+    ARMDNModel,
+    dt_edges,
+    from_frame,
+    mixture_nll,
+    rotate_components,
+)
 from trajsynth.models.ar_mdn.training import events
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer
@@ -68,7 +77,6 @@ def test_interval_classes_cover_every_millisecond_once():
     edges = dt_edges(cfg)
     assert edges[0] == 0 and edges[-1] == 300 and (torch.diff(edges) >= 1).all()
     assert torch.equal(edges[:21], torch.arange(21))  # one class per ms below dt_exact_ms
-    from trajsynth.models.ar_mdn.model import ARMDNModel
     model = ARMDNModel(cfg)
     ms = torch.arange(0, 400)
     cls = model.dt_class(ms)
@@ -208,3 +216,13 @@ def test_rotated_components_have_the_rotated_density():
     # a rotation has Jacobian 1: the density of the rotated point under the rotated mixture is the same
     assert torch.allclose(mixture_nll((logit, m, ls, r), y_screen), mixture_nll((logit, mu, log_sigma, rho), y_frame),
                           atol=1e-4)
+
+
+def test_small_steps_are_classes_and_larger_ones_are_not():
+    model = ARMDNModel(ARMDNConfig(grid_radius=2))
+    steps = torch.tensor([[0.0, 0.0], [1.0, 0.0], [-2.0, 2.0], [0.0, -1.0], [3.0, 0.0], [-5.0, 7.0]])
+    cls = model.grid_class(steps)
+    assert model.n_grid == 25 and int(cls[0]) == model.n_grid // 2, "(0, 0) is the middle class"
+    small = cls < model.n_grid
+    assert small.tolist() == [True, True, True, True, False, False]
+    assert torch.equal(model.grid[cls[small]], steps[small].double())

@@ -49,12 +49,12 @@ from ...data.features import NormalizationParams, paths_to_features
 from .config import ARMDNConfig
 
 NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
-N_NUMERIC = 16  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
+N_NUMERIC = 18  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
 PLAN_DIM = 2  # log duration (ms), log reach (farthest distance from the start / distance)
 ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
 RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
 MOVE, ARRIVE, PRESS = 0, 1, 2  # the events of a step
-MOMENTUM_RATIO = 2.0  # most interval ratio by which the momentum step extrapolates the previous step
+MOMENTUM_GAP = 0.5  # the momentum step keeps the previous step when the interval is at least this share of its one
 MOVE_TRIES = 8  # draws of a move that stays on its pixel before it is kept anyway
 
 
@@ -143,7 +143,13 @@ class ARMDNModel(nn.Module):
         self.rnn = nn.GRU(H, H, cfg.num_layers, batch_first=True)
         self.event_head = nn.Linear(H, 3)  # move | arrive | press
         self.dt_head = nn.Linear(H + 3, self.n_dt)  # + the event (one-hot): the wait before the press is its own
-        self.mix_head = nn.Sequential(nn.Linear(H + E + 1, cfg.head_dim), nn.SiLU(), nn.Linear(cfg.head_dim, 6 * K))
+        self.mix_head = nn.Sequential(nn.Linear(H + E + 1, cfg.head_dim), nn.SiLU())  # shared by the step outputs
+        self.mix_out = nn.Linear(cfg.head_dim, 6 * K)
+        R = cfg.grid_radius
+        side = torch.arange(-R, R + 1, dtype=torch.float64)
+        self.register_buffer("grid", torch.cartesian_prod(side, side), persistent=False)  # (n_grid, 2) px (dx, dy)
+        self.n_grid = len(self.grid) if R > 0 else 0
+        self.grid_out = nn.Linear(cfg.head_dim, self.n_grid + 1) if R > 0 else None  # + one class: "larger"
 
     # ----------------------------------------------------------------- data constants
     @property
@@ -208,7 +214,8 @@ class ARMDNModel(nn.Module):
                    torch.log1p(r) / 4, torch.asinh(prev / scale), torch.asinh(prev / ASINH_PX) / 4,
                    torch.log1p(s["prev_dt"])[..., None] / 4, torch.log1p(s["t"] / 100)[..., None] / 2,
                    s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None],
-                   torch.asinh(from_frame(prev, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4]  # screen axes
+                   torch.asinh(from_frame(prev, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4,  # screen axes
+                   torch.asinh(from_frame(rem, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4]
         if self.cfg.use_direction:
             numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
         if self.cfg.use_plan:  # duration and reach, and the time left (log scales of about unit range)
@@ -217,10 +224,14 @@ class ARMDNModel(nn.Module):
             numeric += [(duration[..., None] - 6.5) / 2, reach[..., None], torch.log1p(left / 100)[..., None] / 2]
         return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
 
-    def mixture(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, s: dict[str, torch.Tensor],
-                scale: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """Screen-frame mixture parameters (for y = screen step / ``scale``) from hidden states h (..., H), the
-        step's interval and the state ``s`` (:meth:`step_inputs`: dir_cos, dir_sin, prev, prev_dt).
+    def step_heads(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, s: dict[str, torch.Tensor],
+                   scale: torch.Tensor) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+        """Logits (..., n_grid + 1) of the small-step classes (None without a grid) and the screen-frame
+        mixture parameters (for y = screen step / ``scale``) of larger steps, from hidden states h (..., H),
+        the step's interval and the state ``s`` (:meth:`step_inputs`: dir_cos, dir_sin, prev, prev_dt).
+
+        Steps of at most ``grid_radius`` px on each axis are classes of their own: slow motion moves one
+        pixel along one axis at a time, and repeats itself, which no rounded Gaussian reproduces.
 
         Components come in three groups, each predicted in its own frame and rotated to the screen:
         the target frame (motion toward the target, whatever its direction), the previous step's frame
@@ -229,8 +240,9 @@ class ARMDNModel(nn.Module):
         can). The means are offsets from the momentum step (:meth:`momentum`).
         """
         K = self.cfg.n_components
-        x = torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1)
-        logit, mu, log_sigma, rho = self.mix_head(x).split([K, 2 * K, 2 * K, K], -1)  # (..., 6K)
+        x = self.mix_head(torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1))
+        grid_logits = self.grid_out(x) if self.grid_out is not None else None
+        logit, mu, log_sigma, rho = self.mix_out(x).split([K, 2 * K, 2 * K, K], -1)  # (..., 6K)
         mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
         log_sigma, rho = log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
         parts, start = [], 0
@@ -242,7 +254,14 @@ class ARMDNModel(nn.Module):
         rho = torch.cat([p[2] for p in parts], -1)
         base = self.momentum(s["prev"], s["prev_dt"], dt_ms, scale)  # (..., 2) target frame
         mu = mu + from_frame(base, s["dir_cos"], s["dir_sin"]).float()[..., None, :]
-        return logit, mu, log_sigma, rho
+        return grid_logits, (logit, mu, log_sigma, rho)
+
+    def grid_class(self, step: torch.Tensor) -> torch.Tensor:
+        """Integer steps (..., 2) px → their small-step class, or n_grid ("larger") outside the grid."""
+        R = self.cfg.grid_radius
+        inside = (step.abs() <= R).all(-1)
+        cls = ((step[..., 0] + R) * (2 * R + 1) + step[..., 1] + R).long()  # cartesian_prod order: dx major
+        return torch.where(inside, cls, self.n_grid)
 
     def _frames(self, s: dict[str, torch.Tensor]) -> tuple:
         """(cos, sin) (...,) of the target direction and of the previous step's heading (the target's before
@@ -256,13 +275,17 @@ class ARMDNModel(nn.Module):
 
     def momentum(self, prev: torch.Tensor, prev_dt: torch.Tensor, dt: torch.Tensor, scale: torch.Tensor
                  ) -> torch.Tensor:
-        """The scaled step (..., 2) that keeps the previous step's velocity over the interval dt (zero
-        without ``momentum``): a hand's steps follow each other, so the mixture learns the change.
-        The ratio of intervals is capped at MOMENTUM_RATIO: after a pause the speed restarts."""
+        """The scaled previous step (..., 2), where the mixture means start from (zero without ``momentum``).
+
+        A hand's steps follow each other so closely that integer steps often repeat exactly; a network
+        reproduces a previous step only approximately, an offset from it exactly. The clock's jitter
+        (16 / 17 ms) is not extrapolated; an interval under MOMENTUM_GAP of the previous one restarts
+        from zero (the previous step came after a pause).
+        """
         if not self.cfg.momentum:
             return torch.zeros_like(prev)
-        ratio = (dt / prev_dt.clamp_min(1.0)).clamp(0.0, MOMENTUM_RATIO)
-        return prev * (ratio / scale)[..., None]
+        keep = (dt >= MOMENTUM_GAP * prev_dt).to(prev.dtype)
+        return prev * (keep / scale)[..., None]
 
     def dt_logits(self, h: torch.Tensor, event: torch.Tensor) -> torch.Tensor:
         return self.dt_head(torch.cat([h, nn.functional.one_hot(event, 3).float()], -1))
@@ -272,8 +295,9 @@ class ARMDNModel(nn.Module):
         """Per-step negative log-likelihoods (nats), averaged over the valid steps of a batch.
 
         ``b``: the state keys of :meth:`step_inputs` (B, S, ...), and ``valid`` (B, S) bool, ``event``
-        (B, S) long, ``dt`` (B, S) ms, ``y`` (B, S, 2) the target-frame step divided by ``scale`` (B, S).
-        ``step`` includes log |Jacobian| of the scaling, so it is in px and comparable across scalings.
+        (B, S) long, ``dt`` (B, S) ms, ``step_px`` (B, S, 2) the integer screen step, ``y`` (B, S, 2) the
+        dequantised screen step divided by ``scale`` (B, S). ``step`` includes log |Jacobian| of the scaling
+        (a density in px); with a grid it is the small-step class's −log P plus, for larger steps, that density.
         """
         h, _ = self.rnn(self.inp(self.step_inputs(b)))  # (B, S, H)
         valid, event = b["valid"], b["event"]
@@ -282,8 +306,13 @@ class ARMDNModel(nn.Module):
         event_nll = nn.functional.cross_entropy(self.event_head(h).transpose(1, 2), event, reduction="none")
         dt_cls = self.dt_class(b["dt"])
         dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
-        params = self.mixture(h, dt_cls, b["dt"], b, b["scale"])
+        grid_logits, params = self.step_heads(h, dt_cls, b["dt"], b, b["scale"])
         step_nll = mixture_nll(params, b["y"].float()) + 2 * torch.log(b["scale"]).float()
+        if grid_logits is not None:  # a small step: its class; a larger one: "larger", then its density
+            cls = self.grid_class(b["step_px"])
+            larger = (cls == self.n_grid).float()
+            step_nll = step_nll * larger + nn.functional.cross_entropy(grid_logits.transpose(1, 2), cls,
+                                                                      reduction="none")
         out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
                "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
         out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
@@ -397,19 +426,31 @@ class ARMDNModel(nn.Module):
     def _draw_move(self, h: torch.Tensor, interval: tuple[torch.Tensor, torch.Tensor], pos: torch.Tensor,
                    s: dict[str, torch.Tensor], redraw: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
         """New integer positions (n, 2) after a move (state ``s`` as in :meth:`step_inputs`); rows in
-        ``redraw`` that stay on their pixel draw again."""
+        ``redraw`` (moves after the first) never stay on their pixel: a logger reports no such event."""
         dt_cls, dt = interval
         scale = self.scale(s["rem"], s["prev"], s["D"])
-        params = self.mixture(h, dt_cls, dt, s, scale)
-        scale = scale[:, None]  # (n, 1)
-        new = pos + self._capped(self._sample_mixture(params, rng) * scale)
+        grid_logits, params = self.step_heads(h, dt_cls, dt, s, scale)
+        draw = lambda: self._capped(self._sample_mixture(params, scale[:, None], rng))  # noqa: E731
+        if grid_logits is None:
+            return pos + self._redrawn(draw, lambda st: redraw & (st == 0).all(-1))
+        logits = grid_logits.double() / self.cfg.temperature
+        zero = self.n_grid // 2  # the class of (0, 0)
+        logits[:, zero] = torch.where(redraw, -math.inf, logits[:, zero])
+        cls = categorical(logits, rng)
+        small = cls < self.n_grid
+        larger = self._redrawn(draw, lambda st: ~small & (st.abs() <= self.cfg.grid_radius).all(-1))
+        return pos + torch.where(small[:, None], self.grid[cls.clamp_max(self.n_grid - 1)], larger)
+
+    @staticmethod
+    def _redrawn(draw, bad) -> torch.Tensor:
+        """Steps (n, 2) from ``draw()``, drawn again (up to MOVE_TRIES times) where ``bad(steps)`` holds."""
+        step = draw()
         for _ in range(MOVE_TRIES - 1):
-            todo = redraw & (new == pos).all(-1)
+            todo = bad(step)
             if not bool(todo.any()):
                 break
-            again = pos + self._capped(self._sample_mixture(params, rng) * scale)
-            new = torch.where(todo[:, None], again, new)
-        return new
+            step = torch.where(todo[:, None], draw(), step)
+        return step
 
     def _capped(self, step: torch.Tensor) -> torch.Tensor:
         """Steps (n, 2) px shortened to the longest training step, then rounded to whole pixels: a draw from
@@ -417,8 +458,10 @@ class ARMDNModel(nn.Module):
         length = step.norm(dim=-1, keepdim=True)
         return (step * (self.step_cap_px / length.clamp_min(1e-9)).clamp_max(1.0)).round()
 
-    def _sample_mixture(self, params: tuple[torch.Tensor, ...], rng: torch.Generator | None) -> torch.Tensor:
-        """One point (n, 2) float64 per row of mixture parameters, at the configured temperature."""
+    def _sample_mixture(self, params: tuple[torch.Tensor, ...], scale: torch.Tensor, rng: torch.Generator | None
+                        ) -> torch.Tensor:
+        """One step (n, 2) px float64 per row of mixture parameters (of y = step / scale (n, 1)), at the
+        configured temperature."""
         logit, mu, log_sigma, rho = params
         tau, n = self.cfg.temperature, len(logit)
         comp = categorical(logit / tau, rng)[:, None]  # (n, 1)
@@ -426,4 +469,4 @@ class ARMDNModel(nn.Module):
         r = rho.gather(1, comp)[:, 0].double()
         e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
         z = torch.stack([e[:, 0], r * e[:, 0] + torch.sqrt(1 - r * r) * e[:, 1]], -1)
-        return mu + sigma * math.sqrt(tau) * z
+        return (mu + sigma * math.sqrt(tau) * z) * scale

@@ -22,8 +22,8 @@ from ..base import FamilyTraining, Phase, guard_finite
 from .config import ARMDNTrain
 from .model import ARRIVE, MOVE, PRESS, ARMDNModel, to_frame
 
-PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "norm", "angle_hist", "plan_edges",
-         "plan_records", "step_cap_px")
+PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "mix_out", "grid_out", "norm", "angle_hist",
+         "plan_edges", "plan_records", "step_cap_px")
 NLL_CHUNK = 256  # validation movements per teacher-forced chunk
 VAL_SEED = 12345  # offset of the validation draws' seed: the same draws at every evaluation
 
@@ -82,7 +82,7 @@ class Movements:
                 "t": P[:, :S, 0], "k": k, "D": full(D[:, None]), "c": full(self.C[idx][:, None]),
                 "dir_cos": full(cos), "dir_sin": full(sin), "plan": self.plan[idx][:, None, :].expand(-1, S, -1),
                 "valid": k < (L - 1)[:, None],
-                "event": events(P, L, k), "dt": d[..., 0], "scale": scale,
+                "event": events(P, L, k), "dt": d[..., 0], "scale": scale, "step_px": d[..., 1:],
                 "y": step / scale[..., None]}  # screen frame: the mixture rotates its target-frame components
 
 
