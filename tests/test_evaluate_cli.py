@@ -116,4 +116,4 @@ def test_parallel_classifiers_give_the_same_numbers(trained):
     _run_learned(seq, tasks, workers=1)
     _run_learned(par, tasks, workers=2)
     assert seq.values == par.values and seq.reference == par.reference
-    assert len(seq.values) == 4 and set(seq.reference) == {"disc_strong"}
+    assert len(seq.values) == 4 and set(seq.reference) == {"disc_strong", "disc_timegan"}

@@ -128,8 +128,9 @@ def _learned_tasks(real, fake, ref, seed, repeats, budget: Budget) -> list[tuple
     tasks += [("pred_tstr", predictive_score, dict(train_X=fake.X, train_L=fake.L, test_X=real.X, test_L=real.L,
                                                    seed=seed + r, iterations=budget.pred)) for r in range(repeats)]
     if ref is not None:  # reference rows: one repeat each
-        tasks.append(("ref:disc_strong", discriminative_score, dict(real_X=real.X, real_L=real.L, fake_X=ref.X,
-                      fake_L=ref.L, protocol="strong", seed=seed, iterations=budget.disc)))
+        tasks += [(f"ref:disc_{protocol}", discriminative_score, dict(real_X=real.X, real_L=real.L, fake_X=ref.X,
+                   fake_L=ref.L, protocol=protocol, seed=seed, iterations=budget.disc))
+                  for protocol in ("timegan", "strong")]
         tasks.append(("pred_original", predictive_score, dict(train_X=ref.X, train_L=ref.L, test_X=real.X,
                       test_L=real.L, seed=seed, iterations=budget.pred)))
     return tasks
@@ -196,3 +197,6 @@ def _kinematics(res, real, fake, ref, seed) -> None:
     if ref is not None and ref.paths is not None:
         res.reference["kinematic_detector_acc"] = float(
             kinematic_detector(real.paths, ref.paths, seed=seed)["accuracy_mean"])
+        # what a generator as good as other real users would score: W1s and Fitts differences
+        res.reference.update({k: v for k, v in kinematics_report(real.paths, ref.paths).items()
+                              if k.startswith("w1_") or k.endswith("_diff")})
