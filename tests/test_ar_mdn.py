@@ -226,3 +226,33 @@ def test_small_steps_are_classes_and_larger_ones_are_not():
     small = cls < model.n_grid
     assert small.tolist() == [True, True, True, True, False, False]
     assert torch.equal(model.grid[cls[small]], steps[small].double())
+
+
+def test_path_is_drawn_for_its_direction_on_integer_pixels(trained):
+    s = trajsynth.load(trained[1])
+    assert s.directed
+    for end in [(400, 200), (100, -250), (-300, 0), (0, 90)]:
+        p = s.path((10, 20), (10 + end[0], 20 + end[1]), seed=3)
+        steps = np.diff(p[:, 1:], axis=0)
+        assert np.array_equal(steps, np.round(steps)), "steps stay whole pixels (no rotation, no scaling)"
+        assert np.array_equal(p[-1, 1:], (10 + end[0], 20 + end[1]))
+    # directed generation in batch: each movement ends on its own target
+    t = np.array([[120.0, -40.0], [-75.0, 210.0], [0.0, -300.0]])
+    paths = s.generate(3, seed=4, targets=t).paths
+    assert np.array_equal(np.stack([q[-1, 1:] for q in paths]), t)
+    with pytest.raises(ValueError, match=r"targets must have shape \(n, 2\)"):
+        s.generate(2, targets=t)
+
+
+def test_distance_only_models_reject_targets(tmp_path, data):
+    tr = Trainer(run_config("procedural", "tiny", max_seq_len=MAX_LEN), data, tmp_path, tensorboard=False,
+                 progress=False)
+    s = trajsynth.load(tr.train())
+    assert not s.directed
+    with pytest.raises(ValueError, match="conditions on the distance only"):
+        s.generate(1, targets=[[100.0, 0.0]])
+    p = s.path((0, 0), (0, 300), seed=0)
+    assert np.allclose(p[-1, 1:], (0, 300))
+    g = s.generate(20, seed=1)  # the rounding in the sampler only removes float32's last bits
+    raw = features_to_paths(g.X, g.C, g.L, s.params)
+    assert max(float(np.abs(q - np.round(q)).max()) for q in raw) < 1e-3

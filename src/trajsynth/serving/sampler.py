@@ -61,15 +61,24 @@ class TrajectorySampler:
             raise ValueError(f"conditions must lie in [-1, 1] (normalised distances), got {np.abs(C).max():g}")
         return C
 
+    @property
+    def directed(self) -> bool:
+        """Whether the model generates for a given end point (its direction), not only a distance."""
+        return bool(getattr(self.model, "directed", False))
+
     def generate(self, n: int, distance_px=None, seed: int | None = None,
-                 conditions: np.ndarray | None = None) -> TrajectorySet:
+                 conditions: np.ndarray | None = None, targets: np.ndarray | None = None) -> TrajectorySet:
         """n trajectories; the same seed gives the same output.
 
-        Raises TypeError for a wrong type (n not an integer, a distance given as text) and
-        ValueError for a wrong value (n < 1, a distance outside the trained range, NaN).
+        ``targets`` (n, 2) px end points relative to the start (directed models only, see
+        :attr:`directed`); their lengths are then the distances. Raises TypeError for a wrong type
+        (n not an integer, a distance given as text) and ValueError for a wrong value (n < 1, a
+        distance outside the trained range, NaN).
         """
         n, seed = check_count("n", n), check_seed("seed", seed)
         rng = np.random.default_rng(seed)
+        if targets is not None:
+            targets, distance_px = self._checked_targets(n, targets)
         C = self._checked_conditions(n, conditions) if conditions is not None else \
             self.conditions_for(n, distance_px, rng)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
@@ -77,11 +86,24 @@ class TrajectorySampler:
         with using_threads(self.threads):  # small batches: one thread by default (utils/threads)
             for s in range(0, n, self.batch):
                 c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)  # (b, condition_dim)
-                x, L = self.model.generate(len(c), c, rng=gen)
+                kw = {} if targets is None else {"targets": torch.as_tensor(targets[s : s + self.batch])}
+                x, L = self.model.generate(len(c), c, rng=gen, **kw)
                 xs.append(x.numpy()), ls.append(L.numpy())
         X, L = np.concatenate(xs).astype(np.float32), np.concatenate(ls).astype(np.int64)
         paths = features_to_paths(X, C, L, self.params)
+        if getattr(self.model, "integer_paths", False):  # drawn on whole px and ms: undo float32's last bits
+            paths = [np.round(p) for p in paths]
         return TrajectorySet(X, L, C, paths, condition_to_distance(C, self.params), name="generated")
+
+    def _checked_targets(self, n: int, targets) -> tuple[np.ndarray, np.ndarray]:
+        """Validated end points (n, 2) float64 and their distances (n,)."""
+        if not self.directed:
+            raise ValueError(f"targets need a model that generates for a direction; the {self.family} family "
+                             "conditions on the distance only (use distance_px)")
+        t = check_numbers("targets", targets).astype(np.float64)
+        if t.shape != (n, 2):
+            raise ValueError(f"targets must have shape (n, 2) = ({n}, 2), got {t.shape}")
+        return t, np.hypot(t[:, 0], t[:, 1])
 
     def sample(self, n: int, distance_px=None, seed: int | None = None) -> list[np.ndarray]:
         """n pixel paths, each (L_i, 3) = (t_ms, x_px, y_px) starting at (0, 0, 0)."""
@@ -90,10 +112,12 @@ class TrajectorySampler:
     def path(self, start, end, seed: int | None = None) -> np.ndarray:
         """A timestamped path from ``start`` that ends exactly at ``end``.
 
-        A trajectory is generated for the distance |end − start|, then rotated and
-        uniformly scaled about its start so that its last point lands on ``end``
-        (the scale factor is the ratio of requested to generated end distance,
-        close to 1 for a faithful model). Times are kept as generated.
+        A directed model (:attr:`directed`, e.g. ar_mdn) generates it for this direction and end
+        point, and only the last point moves by the sub-pixel rounding of ``end − start``. Any other
+        model generates for the distance |end − start|, and the path is rotated and uniformly scaled
+        about its start so that its last point lands on ``end`` (the scale factor is the ratio of
+        requested to generated end distance, close to 1 for a faithful model). Times are kept as
+        generated.
         """
         start, end = check_point("start", start), check_point("end", end)
         target = end - start
@@ -105,15 +129,23 @@ class TrajectorySampler:
         if not lo <= dist <= hi:
             raise ValueError(f"start and end are {dist:g} px apart, outside the model's trained range "
                              f"[{lo:g}, {hi:g}] px")
-        p = self._orientable(dist, seed)
-        g = p[-1, 1:]
-        g_len = float(np.hypot(*g))
-        rot = np.arctan2(target[1], target[0]) - np.arctan2(g[1], g[0])
-        R = (dist / g_len) * np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
-        xy = p[:, 1:] @ R.T + start
-        xy[-1] = end  # remove float rounding from the end point
+        if self.directed:  # drawn for this direction: it ends on the pixel nearest end − start
+            p = self.generate(1, seed=seed, targets=target[None]).paths[0]
+            xy = p[:, 1:] + start  # integer steps kept as drawn (no rotation, no scaling)
+        else:
+            p = self._orientable(dist, seed)
+            xy = self._oriented(p, target) + start
+        xy[-1] = end  # remove sub-pixel rounding from the end point
         return np.column_stack([p[:, 0], xy])
 
+    @staticmethod
+    def _oriented(p: np.ndarray, target: np.ndarray) -> np.ndarray:
+        """Points (L, 2) of path p rotated and uniformly scaled about its start so that it ends on target."""
+        g = p[-1, 1:]
+        rot = np.arctan2(target[1], target[0]) - np.arctan2(g[1], g[0])
+        scale = float(np.hypot(*target)) / float(np.hypot(*g))
+        R = scale * np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
+        return p[:, 1:] @ R.T
 
     def _orientable(self, dist: float, seed: int | None, tries: int = 8) -> np.ndarray:
         """A path for ``dist`` whose end differs from its start (else it has no direction to rotate).

@@ -122,6 +122,9 @@ def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tens
 class ARMDNModel(nn.Module):
     """GRU over steps with event, interval and mixture heads (see the module docstring)."""
 
+    directed = True  # generate() takes end points (``targets``): path(start, end) is drawn for its direction
+    integer_paths = True  # paths are whole pixels and milliseconds, as a logger records them
+
     def __init__(self, cfg: ARMDNConfig):
         super().__init__()
         self.cfg = cfg
@@ -320,14 +323,16 @@ class ARMDNModel(nn.Module):
 
     # ----------------------------------------------------------------- generation
     @torch.no_grad()
-    def generate(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
+    def generate(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
+                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """conditions (n, 1) normalised distances → X (n, max_seq_len, 8) float32 zero past each length, L (n,) int64.
 
         X is paths_to_features of the generated integer path with dx, dy scaled by the requested
-        distance, so features_to_paths(X, C, L, params) gives the integer path back.
+        distance, so features_to_paths(X, C, L, params) gives the integer path back. ``targets``
+        (n, 2) px, if given, are the end points (rounded to pixels) instead of directions drawn from
+        the training histogram: the movement is generated for its real direction.
         """
-        P, L, info = self.sample_paths(n, conditions, rng)
+        P, L, info = self.sample_paths(n, conditions, rng, targets)
         T = self.cfg.max_seq_len
         X, _, _ = paths_to_features([P[i, :k] for i, k in enumerate(L)], T, self.params)
         valid = np.arange(T)[None, :] < L[:, None]  # (n, T)
@@ -336,8 +341,8 @@ class ARMDNModel(nn.Module):
         return torch.from_numpy(X), torch.from_numpy(L)
 
     @torch.no_grad()
-    def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None
-                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+    def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
+                     targets: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Padded integer paths P (n, T, 3) (t_ms, x, y; the last point repeated), lengths L (n,), and per movement:
         ``distance`` requested px, ``snap_px`` the distance the press jumped onto the target (0 after an
         arrival), ``arrive_px`` the length of the arriving step (0 without one), ``forced`` whether the
@@ -350,8 +355,11 @@ class ARMDNModel(nn.Module):
             raise ValueError(f"generate(n={n}) needs n conditions of shape (n, 1), got {tuple(conditions.shape)}")
         c = c.clamp(-1.0, 1.0)  # distances outside the data's range are brought to its ends
         D = self.distance(c)  # (n,)
-        angle = self._draw_angles(n, rng)
-        target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
+        if targets is None:
+            angle = self._draw_angles(n, rng)
+            target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
+        else:
+            target = torch.as_tensor(targets, dtype=torch.float64).reshape(n, 2).round()  # (n, 2) integer px
         plan = self._draw_plans(D, rng)
         P, L, info = self._roll_out(target, c, plan, rng)
         return P.numpy(), L.numpy(), {"distance": D.numpy(), **{k: v.numpy() for k, v in info.items()}}

@@ -78,6 +78,8 @@ def _ramp(u: torch.Tensor, start: torch.Tensor, end: torch.Tensor) -> torch.Tens
 class ProceduralModel(nn.Module):
     """Fitted non-neural baseline; every fitted number is a buffer (see the module docstring)."""
 
+    integer_paths = True  # paths are whole pixels and milliseconds, as a logger records them
+
     def __init__(self, cfg: ProceduralConfig):
         super().__init__()
         self.cfg = cfg
