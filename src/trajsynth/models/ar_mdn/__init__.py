@@ -7,7 +7,7 @@ from .training import ARMDNTraining
 
 FAMILY = Family(
     name="ar_mdn",
-    version=1,
+    version=2,  # 2: plan_angles (the direction drawn with the plan)
     arch_cls=ARMDNConfig,
     train_cls=ARMDNTrain,
     model_cls=ARMDNModel,

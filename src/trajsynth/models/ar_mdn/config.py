@@ -44,12 +44,14 @@ class ARMDNConfig:
     scale_floor_px: float = 2.0
     momentum: bool = False  # mixture means are offsets from the step that keeps the previous velocity
     min_log_sigma: float = -7.0  # floor of a component's log σ (in scaled units)
-    n_angle_bins: int = 72  # histogram of training target directions; generated directions are drawn from it
+    n_angle_bins: int = 72  # histogram of training target directions (direction_source="histogram")
+    direction_source: str = "plan"  # a generated target's direction: "plan" (the plan's movement's) | "histogram"
     use_plan: bool = True  # condition every step on the movement's duration and reach (drawn per distance bin)
     n_plan_bins: int = 16  # equal-count bins of log distance of the plan table
     plan_records: int = 512  # plans kept per bin (drawn with replacement from the bin's training movements)
     # Sampling: mixture weights and interval logits divided by it, Gaussians widened by √temperature.
-    temperature: float = 1.0
+    temperature: float = 1.0  # of the step: small-step classes, mixture weights, Gaussians (variance × it)
+    dt_temperature: float = 1.0  # of the interval classes
 
     def __post_init__(self) -> None:
         if self.feature_dim != 8:
@@ -70,12 +72,15 @@ class ARMDNConfig:
         if self.dt_max_ms <= self.dt_exact_ms + self.dt_log_buckets:
             raise ConfigError(f"dt_max_ms ({self.dt_max_ms}) must exceed dt_exact_ms + dt_log_buckets "
                               f"({self.dt_exact_ms + self.dt_log_buckets}): every bucket needs a millisecond")
+        if self.direction_source not in ("plan", "histogram"):
+            raise ConfigError(f"direction_source must be 'plan' or 'histogram', got {self.direction_source!r}")
         if self.step_scale not in STEP_SCALES:
             raise ConfigError(f"step_scale must be one of {STEP_SCALES}, got {self.step_scale!r}")
         if not self.scale_floor_px > 0:
             raise ConfigError(f"scale_floor_px must be > 0, got {self.scale_floor_px}")
-        if not self.temperature > 0:
-            raise ConfigError(f"temperature must be > 0, got {self.temperature}")
+        for name in ("temperature", "dt_temperature"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
 
 
 @dataclass

@@ -23,7 +23,7 @@ from .config import ARMDNTrain
 from .model import ARRIVE, MOVE, PRESS, ARMDNModel, to_frame
 
 PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "mix_out", "grid_out", "norm", "angle_hist",
-         "plan_edges", "plan_records", "step_cap_px")
+         "plan_edges", "plan_records", "plan_angles", "step_cap_px")
 NLL_CHUNK = 256  # validation movements per teacher-forced chunk
 VAL_SEED = 12345  # offset of the validation draws' seed: the same draws at every evaluation
 
