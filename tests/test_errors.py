@@ -239,11 +239,12 @@ def test_every_option_with_a_default_shows_it_in_help():
     assert "how many (default: 10)" in generate and "random seed (default: 0)" in generate
 
 
-def test_evaluate_usage_shows_the_two_forms():
+def test_evaluate_usage_shows_its_forms():
     for cmd in ("evaluate", "visualize"):
         usage = _subparsers()[cmd].format_usage()
+        ceiling = "       trajsynth evaluate --reconstructions CKPT DATA_DIR [options]\n" if cmd == "evaluate" else ""
         assert usage == (f"usage: trajsynth {cmd} CKPT DATA_DIR [options]\n"
-                         f"       trajsynth {cmd} --samples FILE.npz DATA_DIR [options]\n")
+                         f"       trajsynth {cmd} --samples FILE.npz DATA_DIR [options]\n{ceiling}")
 
 
 # --------------------------------------------------------------------------- main(): what is expected, what is a bug

@@ -88,6 +88,24 @@ def test_encode_decode_interpolate():
     assert xi.shape[0] == 4 and len(li) == 4
 
 
+@pytest.mark.parametrize("expand_type", EXPAND_TYPES)
+def test_reconstruct_is_the_autoencoders_copy(expand_type):
+    m = tiny(expand_type=expand_type).train()
+    x, c, L = batch()
+    m.eval()
+    with torch.no_grad():
+        x_recon, _ = m.forward_autoencoder(x, L, c)  # the training pass's bottleneck copy, one batch
+        x_direct = m.decoder(m.encoder(x)) * (torch.arange(T)[None, :] < L[:, None]).unsqueeze(-1)
+    m.train()
+    for path, expected in (("bottleneck", x_recon), ("direct", x_direct)):
+        got, lengths = m.reconstruct(x, L, c, path=path, chunk=2)  # length-sorted chunks of 2, cut shorter
+        assert got.shape == x.shape and torch.equal(lengths, L)
+        assert torch.allclose(got, expected, atol=1e-5), path
+    assert m.training, "reconstruct must leave the model in the mode it found it"
+    with pytest.raises(ValueError, match="unknown reconstruction path 'latent'.*bottleneck, direct"):
+        m.reconstruct(x, L, c, path="latent")
+
+
 def test_config_validation_and_presets():
     for name in PRESETS:
         run_config("latent_wgan", name)

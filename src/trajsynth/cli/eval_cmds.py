@@ -1,4 +1,5 @@
-"""Evaluation commands: evaluate (report.json + report.md), visualize, benchmark (Sines / Stocks / Energy)."""
+"""Evaluation commands: evaluate (report.json + report.md; --reconstructions: the autoencoder's ceiling),
+visualize, benchmark (Sines / Stocks / Energy)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from ..data.timeseries import BENCHMARKS
 from ..data.timeseries import ENV_VAR as TIMEGAN_ENV
 from ..models.registry import DEFAULT_FAMILY, family_names
 from ..utils.atomic import write_text
+from .errors import CliError
 from .options import add_command, add_count, add_seed
 
 SPLITS = ("train", "val", "test")
@@ -24,13 +26,22 @@ SHARED_TIMEGAN = Path("..") / "shared" / "datasets" / "timegan"
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(
-        sub, "evaluate", raw=True, usage=_usage("evaluate"),
+        sub, "evaluate", raw=True,
+        usage=_usage("evaluate") + "\n       trajsynth evaluate --reconstructions CKPT DATA_DIR [options]",
         help="every metric of a model (or of exported samples) against real trajectories",
         description="Evaluate a checkpoint:  trajsynth evaluate CKPT DATA_DIR [--split test]\n"
                     "or exported samples:  trajsynth evaluate --samples FILE.npz DATA_DIR\n"
+                    "or the ceiling of a checkpoint's autoencoder:  trajsynth evaluate --reconstructions CKPT "
+                    "DATA_DIR\n"
                     f"DATA_DIR may be the word '{EMBEDDED}': the embedded SapiMouse sample.\n"
                     "Writes report.json (metric keys → numbers) and report.md (with bands) into a new folder.")
     _add_inputs(p)
+    p.add_argument("--reconstructions", action="store_true",
+                   help="score the model's own reconstructions of the real movements (real lengths and "
+                        "conditions) instead of generations, with the same metrics: the ceiling of each number for "
+                        "a generator decoding through this autoencoder. One report per reconstruction path in "
+                        "OUT/<path>/ (latent_wgan: bottleneck, direct) and both side by side in OUT/summary.md; "
+                        "an error for a family without an autoencoder")
     _add_common(p)
     add_count(p, "--repeats", default=3, help="repeats of the classifier-based scores (mean ± std)")
     p.add_argument("--plots", action="store_true", help="also write every figure of `visualize` into the folder")
@@ -95,47 +106,88 @@ def _out_dir(a: argparse.Namespace, prefix: str) -> Path:
 
 
 def _sets(a: argparse.Namespace):
-    """(real, fake, reference, embed, description) from the command's inputs."""
+    """The EvaluationInputs (real, fake, reference, embed, source) of the command's inputs."""
     from ..evaluation.sources import evaluation_inputs
 
-    want = 1 if a.samples else 2
+    _check_inputs(a, want=1 if a.samples else 2)
+    return evaluation_inputs(a.inputs[-1], a.split, a.n, a.seed, checkpoint=None if a.samples else a.inputs[0],
+                             samples=a.samples)
+
+
+def _check_inputs(a: argparse.Namespace, want: int) -> None:
     if len(a.inputs) != want:
         usage = "--samples FILE.npz DATA_DIR" if a.samples else "CKPT DATA_DIR"
         raise ValueError(f"expected {usage}, got {len(a.inputs)} positional argument(s)")
-    e = evaluation_inputs(a.inputs[-1], a.split, a.n, a.seed, checkpoint=None if a.samples else a.inputs[0],
-                          samples=a.samples)
-    return e.real, e.fake, e.reference, e.embed, e.source
 
 
 def cmd_evaluate(a: argparse.Namespace) -> int:
+    if a.reconstructions:
+        return _evaluate_reconstructions(a)
+    t0 = time.perf_counter()
+    e = _sets(a)
+    out = _out_dir(a, "eval")
+    print(f"evaluating {e.source}: {len(e.fake)} generated vs {len(e.real)} real ({a.split}), into {out}")
+    _score(a, e, out, t0, {"generated": e.source})
+    return 0
+
+
+def _score(a: argparse.Namespace, e, out: Path, t0: float, described: dict, paired: bool = False):
+    """Every metric of e.fake against e.real → report.json + report.md in ``out``; the SuiteResult."""
     from ..evaluation.report import write_report
     from ..evaluation.suite import FULL, QUICK, evaluate
 
-    t0 = time.perf_counter()
-    real, fake, reference, embed, source = _sets(a)
-    out = _out_dir(a, "eval")
-    print(f"evaluating {source}: {len(fake)} generated vs {len(real)} real ({a.split}), into {out}")
-    res = evaluate(real, fake, reference, embed, seed=a.seed, repeats=a.repeats, budget=QUICK if a.quick else FULL,
-                   workers=a.workers, log=print)
-    meta = {"generated": source, "real": f"{a.inputs[-1]} ({a.split}, {len(real)})",
-            "real-vs-real reference": f"{len(reference)} trajectories of another split", "seed": a.seed,
-            "latent space": "the model's own embedding" if embed else "the evaluator's own encoder",
+    res = evaluate(e.real, e.fake, e.reference, e.embed, seed=a.seed, repeats=a.repeats,
+                   budget=QUICK if a.quick else FULL, workers=a.workers, log=print, paired=paired)
+    meta = {**described, "real": f"{a.inputs[-1]} ({a.split}, {len(e.real)})",
+            "real-vs-real reference": f"{len(e.reference)} trajectories of another split", "seed": a.seed,
+            "latent space": "the model's own embedding" if e.embed else "the evaluator's own encoder",
             "budget": "quick (smoke test; not comparable with full reports)" if a.quick else "full"}
     if a.plots:
-        _plots(real, fake, out, a.seed)
+        _plots(e.real, e.fake, out, a.seed, label="generated" if not paired else "reconstructed")
     meta["total time"] = f"{time.perf_counter() - t0:.0f} s"
     j, m = write_report(out, res, "trajsynth evaluation", meta)
     print(m.read_text())
     print(f"wrote {j} and {m} in {time.perf_counter() - t0:.0f} s")
+    return res
+
+
+def _evaluate_reconstructions(a: argparse.Namespace) -> int:
+    """One report per reconstruction path of the checkpoint's autoencoder, and a side-by-side summary."""
+    from ..evaluation.report import side_by_side
+    from ..evaluation.sources import reconstruction_inputs
+
+    if a.samples:
+        raise CliError("--reconstructions scores a checkpoint's own copies of the real movements: give CKPT "
+                       "DATA_DIR, not --samples")
+    _check_inputs(a, want=2)
+    t0 = time.perf_counter()
+    per_path = reconstruction_inputs(a.inputs[1], a.inputs[0], a.split, a.n, a.seed)
+    out = _out_dir(a, "eval")
+    results = {}
+    for path, e in per_path.items():
+        print(f"evaluating the {path} reconstructions: {len(e.fake)} vs {len(e.real)} real ({a.split}), "
+              f"into {out / path}")
+        scored = {"scored": e.source, "reads as": _CEILING}
+        results[path] = _score(a, e, out / path, time.perf_counter(), scored, paired=True)
+    meta = {"real": f"{a.inputs[1]} ({a.split}, {len(e.real)})", **{p: d.source for p, d in per_path.items()},
+            "reads as": _CEILING, "reports": ", ".join(f"{p}/report.md" for p in per_path)}
+    text = side_by_side(results, "trajsynth reconstruction ceiling", meta)
+    write_text(out / "summary.md", text)
+    print(text)
+    print(f"wrote {out / 'summary.md'} in {time.perf_counter() - t0:.0f} s")
     return 0
 
 
-def _plots(real, fake, out: Path, seed: int, show: bool = False) -> list[Path]:
+_CEILING = ("the best any generator decoding through this path can score: if these copies are easy to tell from "
+            "real movements, so are its generations")
+
+
+def _plots(real, fake, out: Path, seed: int, show: bool = False, label: str = "generated") -> list[Path]:
     from ..figures import visualize_all
 
     if real.paths is None or fake.paths is None:
         raise ValueError("figures need pixel paths for both sets (a data directory with paths_*.npz)")
-    real.name, fake.name = "real", "generated"
+    real.name, fake.name = "real", label
     paths = visualize_all(real, fake, out, seed=seed, show=show)
     for p in paths:
         print(f"  figure {p}")
@@ -143,10 +195,10 @@ def _plots(real, fake, out: Path, seed: int, show: bool = False) -> list[Path]:
 
 
 def cmd_visualize(a: argparse.Namespace) -> int:
-    real, fake, _, _, source = _sets(a)
+    e = _sets(a)
     out = _out_dir(a, "figures")
-    print(f"figures of {source} vs {a.inputs[-1]} ({a.split}) into {out}")
-    _plots(real, fake, out, a.seed, show=a.show)
+    print(f"figures of {e.source} vs {a.inputs[-1]} ({a.split}) into {out}")
+    _plots(e.real, e.fake, out, a.seed, show=a.show)
     return 0
 
 

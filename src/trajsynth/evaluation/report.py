@@ -45,3 +45,18 @@ def write_report(out_dir: str | Path, res: SuiteResult, title: str, meta: dict) 
     write_text(j, json.dumps(res.flat(), indent=2, sort_keys=True) + "\n")
     write_text(m, markdown(res, title, meta))
     return j, m
+
+
+def side_by_side(results: dict[str, SuiteResult], title: str, meta: dict) -> str:
+    """One column per evaluated set (e.g. per reconstruction path), with the real-vs-real reference."""
+    names = list(results)
+    first = results[names[0]]
+    keys = list(dict.fromkeys(k for r in results.values() for k in r.values))  # in the reports' order
+    lines = [f"# {title}", "", *[f"- **{k}**: {v}" for k, v in meta.items()], ""]
+    lines += ["| metric | " + " | ".join(names) + " | real vs real | better |", "|---" * (len(names) + 3) + "|"]
+    for key in keys:
+        info = REGISTRY.get(key)
+        cells = [_fmt(results[n].values.get(key)) for n in names]
+        lines.append(f"| `{key}` | " + " | ".join(cells) + f" | {_fmt(first.reference.get(key))} | "
+                     f"{info.direction if info else ''} |")
+    return "\n".join(lines) + "\n"

@@ -1,4 +1,5 @@
-"""Where evaluated trajectories come from: a data directory, an exported .npz, or a checkpoint."""
+"""Where evaluated trajectories come from: a data directory, an exported .npz, or a checkpoint
+(its generations, or its autoencoder's reconstructions of the real trajectories)."""
 
 from __future__ import annotations
 
@@ -97,11 +98,35 @@ def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None =
     """The sets of one evaluation: a checkpoint's generations or a samples file, against a data directory."""
     if (checkpoint is None) == (samples is None):
         raise ValueError("evaluate either a checkpoint or a samples file")
-    data_dir = resolve_data_dir(data_dir)
-    real = real_set(data_dir, split, n, seed)
-    reference = real_set(data_dir, "train" if split != "train" else "val", len(real), seed + 1)
+    real, reference = _real_and_reference(data_dir, split, n, seed)
     if samples is not None:
         return EvaluationInputs(real, samples_set(samples, n, seed), reference, None, f"samples {samples}")
     sampler = TrajectorySampler.from_checkpoint(checkpoint)
     return EvaluationInputs(real, checkpoint_set(sampler, real, seed), reference, checkpoint_embed(sampler),
                             str(checkpoint))
+
+
+def _real_and_reference(data_dir: str | Path, split: str, n: int | None, seed: int
+                        ) -> tuple[TrajectorySet, TrajectorySet]:
+    """The evaluated real set and as many real trajectories of another split (the real-vs-real reference)."""
+    data_dir = resolve_data_dir(data_dir)
+    real = real_set(data_dir, split, n, seed)
+    return real, real_set(data_dir, "train" if split != "train" else "val", len(real), seed + 1)
+
+
+def reconstruction_inputs(data_dir: str | Path, checkpoint: str | Path, split: str = "test", n: int | None = 2000,
+                          seed: int = 0) -> dict[str, EvaluationInputs]:
+    """Per reconstruction path of the checkpoint's autoencoder: its copies of the real trajectories, in order.
+
+    Scored like generations, they are the ceiling of generation through that path: a generator
+    decoding through this autoencoder cannot look more real than its copies of real movements.
+    ValueError, before any data is read, for a family without an autoencoder.
+    """
+    sampler = TrajectorySampler.from_checkpoint(checkpoint)
+    described = sampler.reconstruction_paths  # path → what it runs through; raises without an autoencoder
+    real, reference = _real_and_reference(data_dir, split, n, seed)
+    embed = checkpoint_embed(sampler)
+    return {path: EvaluationInputs(real, sampler.reconstruct(real, path), reference, embed,
+                                   f"{checkpoint}'s reconstructions of the real movements through the {path} "
+                                   f"path ({what}), with their real lengths and conditions")
+            for path, what in described.items()}

@@ -3,10 +3,12 @@
 One call, :func:`evaluate`, computes the sequence metrics (discriminative,
 predictive, MMD, Context-FID, correlational), the latent ones (MMD, coverage,
 density on summary vectors), condition fidelity and lengths, and the mouse
-kinematics with the kinematic detector. Where it is cheap and meaningful, the
-same metric is also computed for real vs real (held-out real trajectories of
-the training users against the evaluated real set): the value a perfect
-generator would reach on this data, reported as ``ref_<key>``.
+kinematics with the kinematic detector; for a paired set (an autoencoder's
+reconstructions of the real trajectories) also the paired errors. Where it is
+cheap and meaningful, the same metric is also computed for real vs real
+(held-out real trajectories of the training users against the evaluated real
+set): the value a perfect generator would reach on this data, reported as
+``ref_<key>``.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ..metrics.distribution import (
 )
 from ..metrics.kinematics import kinematics_report
 from ..metrics.predictive import predictive_score
+from ..metrics.reconstruction import path_error_px, reconstruction_mse
 from ..utils.parallel import process_map
 from ..utils.threads import free_cores
 
@@ -86,7 +89,7 @@ QUICK = Budget(disc=300, pred=500, encoder=60)  # smoke tests only: not comparab
 def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet | None = None,
              embed: Embed | None = None,
              seed: int = 0, repeats: int = 3, budget: Budget = FULL, workers: int | None = None,
-             log=lambda s: None) -> SuiteResult:
+             log=lambda s: None, paired: bool = False) -> SuiteResult:
     """Every metric of ``fake`` against ``real``.
 
     reference: other real trajectories (e.g. the training users'): trains the
@@ -95,6 +98,8 @@ def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet 
         checkpoint's frozen encoder); without it, the Context-FID encoder's.
     workers: processes for the post-hoc classifiers and predictors (default: one per CPU
         core, at most 4); each runs one thread, as these small networks run best.
+    paired: ``fake`` holds one copy of each real trajectory, in order (reconstructions): also
+        the paired errors ``recon_mse`` and ``recon_px_median``.
     """
     workers = workers or min(4, free_cores())
     res = SuiteResult()
@@ -111,6 +116,8 @@ def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet 
         timed("condition", lambda: _condition(res, fake))
     if real.paths is not None and fake.paths is not None:
         timed("kinematics", lambda: _kinematics(res, real, fake, reference, seed))
+    if paired:
+        timed("paired", lambda: _paired(res, real, fake))
     return res
 
 
@@ -200,3 +207,9 @@ def _kinematics(res, real, fake, ref, seed) -> None:
         # what a generator as good as other real users would score: W1s and Fitts differences
         res.reference.update({k: v for k, v in kinematics_report(real.paths, ref.paths).items()
                               if k.startswith("w1_") or k.endswith("_diff")})
+
+
+def _paired(res, real, copy) -> None:
+    res.put("recon_mse", reconstruction_mse(real.X, real.L, copy.X, copy.L))
+    if real.paths is not None and copy.paths is not None:
+        res.put("recon_px_median", path_error_px(real.paths, copy.paths))

@@ -12,6 +12,10 @@ config (plain JSON-able values), so a checkpoint loads with ``torch.load(weights
   comes from ``rng``.
 * optionally ``embed(X, L) → (n, D)``: a latent vector per sequence, for the latent-space metrics
   (coverage, latent MMD). Families without one leave ``has_embedding`` False.
+* optionally ``reconstruct(X, L, C, path) → (X_hat, L)`` with ``reconstruction_paths`` (path name →
+  what it runs through): the model's own copy of real sequences, for a family with an autoencoder.
+  The evaluation scores these copies like generations: no generator decoding through that
+  autoencoder can be more realistic. Families without one leave ``has_reconstruction`` False.
 
 A family's **training** is a list of :class:`Phase` objects built by its ``training_cls``; the
 common loop (``trajsynth.training.loop``) steps them, logs, evaluates, guards against NaN, writes
@@ -41,6 +45,10 @@ class TrajectoryModel(Protocol):
 
 def has_embedding(model: nn.Module) -> bool:
     return callable(getattr(model, "embed", None))
+
+
+def has_reconstruction(model: nn.Module) -> bool:
+    return callable(getattr(model, "reconstruct", None)) and bool(getattr(model, "reconstruction_paths", None))
 
 
 @dataclass

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..data.features import NormalizationParams, condition_to_distance, distance_to_condition, features_to_paths
 from ..data.sets import TrajectorySet
+from ..models.base import has_reconstruction
 from ..models.checkpoint import CheckpointError, build_model, is_complete, load_checkpoint
 from ..utils.checks import check_count, check_numbers, check_point, check_seed
 from ..utils.threads import inference_threads, using_threads
@@ -89,11 +90,38 @@ class TrajectorySampler:
                 kw = {} if targets is None else {"targets": torch.as_tensor(targets[s : s + self.batch])}
                 x, L = self.model.generate(len(c), c, rng=gen, **kw)
                 xs.append(x.numpy()), ls.append(L.numpy())
-        X, L = np.concatenate(xs).astype(np.float32), np.concatenate(ls).astype(np.int64)
+        return self._in_pixels(np.concatenate(xs), np.concatenate(ls), C, "generated")
+
+    def _in_pixels(self, X: np.ndarray, L: np.ndarray, C: np.ndarray, name: str) -> TrajectorySet:
+        """Model features X (n, T, F) with lengths and conditions (n,) → a set with pixel paths and the
+        requested distances, rebuilt exactly as from real features."""
+        X, L = X.astype(np.float32), L.astype(np.int64)
         paths = features_to_paths(X, C, L, self.params)
         if getattr(self.model, "integer_paths", False):  # drawn on whole px and ms: undo float32's last bits
             paths = [np.round(p) for p in paths]
-        return TrajectorySet(X, L, C, paths, condition_to_distance(C, self.params), name="generated")
+        return TrajectorySet(X, L, C, paths, condition_to_distance(C, self.params), name=name)
+
+    def _autoencoder(self) -> nn.Module:
+        if not has_reconstruction(self.model):
+            raise ValueError(f"family {self.family!r} has no autoencoder: its model cannot reconstruct movements, "
+                             "so there is no reconstruction to score")
+        return self.model
+
+    @property
+    def reconstruction_paths(self) -> dict[str, str]:
+        """The model's reconstruction paths (name → what it runs through); ValueError without an autoencoder."""
+        return dict(self._autoencoder().reconstruction_paths)
+
+    def reconstruct(self, real: TrajectorySet, path: str) -> TrajectorySet:
+        """The model's copies of real movements through ``path``, with their lengths and conditions, in pixels."""
+        model = self._autoencoder()
+        if real.C is None:
+            raise ValueError("reconstructions keep the real conditions: the real set has none")
+        C = np.asarray(real.C, np.float32).reshape(len(real))  # (n,) one condition per movement
+        with using_threads(self.threads):
+            X, L = model.reconstruct(torch.as_tensor(real.X), torch.as_tensor(real.L),
+                                     torch.as_tensor(C).reshape(-1, 1), path=path)
+        return self._in_pixels(X.numpy(), L.numpy(), C, f"reconstructed ({path})")
 
     def _checked_targets(self, n: int, targets) -> tuple[np.ndarray, np.ndarray]:
         """Validated end points (n, 2) float64 and their distances (n,)."""

@@ -5,6 +5,7 @@ direct path (encoder → decoder) that gives the encoder strong gradients, plus
 two read-outs from the summary: sequence length and condition. Stage 2 freezes
 all of that and trains a conditional WGAN-GP on summary vectors only.
 Generation: noise + condition → generator → z → length head → expander → decoder.
+``reconstruct`` runs real movements through either path, for the evaluation's ceiling probe.
 """
 
 from __future__ import annotations
@@ -196,6 +197,45 @@ class LatentWGAN(nn.Module):
             x = self.decode(z[idx], lengths[idx])  # (b, T_chunk, F)
             out[idx, : x.size(1)] = x
         return out
+
+    # ----- reconstruction (the evaluation's ceiling probe) -------------------
+    reconstruction_paths = {
+        "bottleneck": "encoder → summary → expander → decoder: the path every generated movement takes",
+        "direct": "encoder → decoder, without the summary: what the decoder can do with every step's latent",
+    }
+
+    @torch.no_grad()
+    def reconstruct(self, x: torch.Tensor, lengths: torch.Tensor, condition: torch.Tensor | None = None,
+                    path: str = "bottleneck", chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+        """The autoencoder's copy of real sequences x (N, T, F) → (x_hat (N, T, F) zero-padded, lengths (N,)).
+
+        Lengths are the real ones (the length head is not asked), so each copy pairs step for step
+        with its original. ``condition`` is accepted for the family interface and unused: the
+        encoder reads the distance off the movement itself. Chunks are length-sorted and cut at
+        their longest member, as in training, so little time goes to padding.
+        """
+        if path not in self.reconstruction_paths:
+            raise ValueError(f"unknown reconstruction path {path!r}; choose one of "
+                             f"{', '.join(self.reconstruction_paths)}")
+        was_training = self.training
+        self.eval()  # dropout-free today, but a copy must never depend on the mode it was called in
+        try:
+            out = torch.zeros_like(x)  # (N, T, F)
+            order = torch.argsort(lengths, stable=True)
+            for s in range(0, len(x), chunk):
+                idx = order[s : s + chunk]
+                L = lengths[idx]
+                out[idx, : int(L.max())] = self._reconstruct_chunk(x[idx, : int(L.max())], L, path)
+        finally:
+            self.train(was_training)
+        return out, lengths
+
+    def _reconstruct_chunk(self, x: torch.Tensor, lengths: torch.Tensor, path: str) -> torch.Tensor:
+        """x (b, T', F) → its copy (b, T', F), zero past each length."""
+        h = self.encoder(x)  # (b, T', latent)
+        if path == "bottleneck":
+            return self.decode(self.pooler(h, lengths), lengths)
+        return self.decoder(h) * length_mask(lengths, x.size(1)).unsqueeze(-1)
 
     @torch.no_grad()
     def interpolate(self, z1: torch.Tensor, z2: torch.Tensor, n_steps: int = 10,
