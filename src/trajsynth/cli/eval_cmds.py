@@ -67,6 +67,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("inputs", nargs="+", metavar="CKPT DATA_DIR", help="checkpoint and data directory (only DATA_DIR "
                    f"with --samples; '{EMBEDDED}': the embedded SapiMouse sample)")
     p.add_argument("--samples", metavar="FILE.npz", help="an .npz in the export-samples format, from any model")
+    p.add_argument("--own-directions", action="store_true",
+                   help="a directed family (ar_mdn) draws each movement's direction itself instead of going to the "
+                        "real movement's end point (distance-only families always draw their own)")
 
 
 def _add_common(p: argparse.ArgumentParser, n_default: int = 2000) -> None:
@@ -111,7 +114,7 @@ def _sets(a: argparse.Namespace):
 
     _check_inputs(a, want=1 if a.samples else 2)
     return evaluation_inputs(a.inputs[-1], a.split, a.n, a.seed, checkpoint=None if a.samples else a.inputs[0],
-                             samples=a.samples)
+                             samples=a.samples, real_directions=not a.own_directions)
 
 
 def _check_inputs(a: argparse.Namespace, want: int) -> None:

@@ -71,9 +71,16 @@ def samples_set(path: str | Path, n: int | None = None, seed: int = 0) -> Trajec
     return full.subset(_pick(N, n, seed))
 
 
-def checkpoint_set(sampler: TrajectorySampler, real: TrajectorySet, seed: int = 0) -> TrajectorySet:
-    """One generated trajectory per real one, for the real one's condition (distance)."""
-    return sampler.generate(len(real), seed=seed, conditions=np.asarray(real.C, np.float32))
+def checkpoint_set(sampler: TrajectorySampler, real: TrajectorySet, seed: int = 0,
+                   real_directions: bool = True) -> TrajectorySet:
+    """One generated trajectory per real one, for the real one's condition (distance); a directed model
+    (``sampler.directed``) with ``real_directions`` goes to the real one's end point, as the peers
+    (benchmarks/peers.py) are driven."""
+    C = np.asarray(real.C, np.float32)
+    if sampler.directed and real_directions and real.paths is not None:
+        ends = np.stack([p[-1, 1:] for p in real.paths]).astype(np.float64)  # (n, 2) px from the start
+        return sampler.generate(len(real), seed=seed, conditions=C, targets=ends)
+    return sampler.generate(len(real), seed=seed, conditions=C)
 
 
 def checkpoint_embed(sampler: TrajectorySampler) -> Embed | None:
@@ -94,15 +101,18 @@ class EvaluationInputs:
 
 
 def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None = 2000, seed: int = 0,
-                      checkpoint: str | Path | None = None, samples: str | Path | None = None) -> EvaluationInputs:
-    """The sets of one evaluation: a checkpoint's generations or a samples file, against a data directory."""
+                      checkpoint: str | Path | None = None, samples: str | Path | None = None,
+                      real_directions: bool = True) -> EvaluationInputs:
+    """The sets of one evaluation: a checkpoint's generations or a samples file, against a data directory
+    (``real_directions``: see :func:`checkpoint_set`)."""
     if (checkpoint is None) == (samples is None):
         raise ValueError("evaluate either a checkpoint or a samples file")
     real, reference = _real_and_reference(data_dir, split, n, seed)
     if samples is not None:
         return EvaluationInputs(real, samples_set(samples, n, seed), reference, None, f"samples {samples}")
     sampler = TrajectorySampler.from_checkpoint(checkpoint)
-    return EvaluationInputs(real, checkpoint_set(sampler, real, seed), reference, checkpoint_embed(sampler),
+    return EvaluationInputs(real, checkpoint_set(sampler, real, seed, real_directions), reference,
+                            checkpoint_embed(sampler),
                             str(checkpoint))
 
 
