@@ -1,0 +1,48 @@
+"""The benchmark scripts that feed the README: they run on a real (tiny) model and real report files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from trajsynth.data.train_data import load_train_data
+from trajsynth.models.registry import run_config
+from trajsynth.training.loop import Trainer
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(ROOT / "benchmarks" / name), *args], capture_output=True, text=True,
+                          timeout=300)
+
+
+def test_bench_generate_prints_one_json_object(model_data_dir, tmp_path):
+    data = load_train_data(model_data_dir)
+    ckpt = Trainer(run_config("procedural", "tiny", max_seq_len=data.train.max_len), data, tmp_path,
+                   tensorboard=False, progress=False, log_lines=False).train()
+    r = run_script("bench_generate.py", str(ckpt), "--json", "--n", "256", "--repeats", "2", "--calls", "20")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["family"] == "procedural" and out["n"] == 256 and out["threads"] >= 1
+    assert out["traj_s"] > 0 and 0 < out["path_p50_ms"] <= out["path_p99_ms"]
+
+
+def test_realism_table_rows(tmp_path):
+    report = {"disc_strong": 0.2213, "disc_timegan": 0.214, "kinematic_detector_acc": 0.641, "coverage": 0.88,
+              "cond_rel_err_median": 0.0005, "w1_movement_time": 39.2, "fitts_slope_fake": 97.0,
+              "fitts_slope_real": 65.1, "fitts_intercept_fake": 431.0, "fitts_intercept_real": 606.8,
+              "ref_disc_strong": 0.029, "ref_disc_timegan": 0.04, "ref_kinematic_detector_acc": 0.569,
+              "ref_coverage": 0.95, "ref_w1_movement_time": 51.0}
+    (tmp_path / "eval").mkdir()
+    (tmp_path / "eval" / "report.json").write_text(json.dumps(report))
+    r = run_script("realism_table.py", f"mine={tmp_path / 'eval'},train=7 min,traj_s=1536")
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().splitlines()
+    assert len(lines) == 4 and all(line.count("|") == 12 for line in lines)
+    assert lines[2].startswith("| mine | 0.221 | 0.214 | 0.641 | 0.88 | 0.05 % | 39 | 97 (real 65) | 431 (real 607)")
+    assert lines[2].endswith("| 7 min | 1536 |") and lines[3].startswith("| real vs real (reference) | 0.029 | 0.040")
+    bad = run_script("realism_table.py", f"x={tmp_path / 'missing'}")
+    assert bad.returncode != 0 and "not a readable evaluation report" in bad.stderr
