@@ -49,10 +49,12 @@ class ARMDNConfig:
     use_plan: bool = True  # condition every step on the movement's duration and reach (drawn per distance bin)
     n_plan_bins: int = 16  # equal-count bins of log distance of the plan table
     plan_records: int = 512  # plans kept per bin (drawn with replacement from the bin's training movements)
-    # Sampling: logits divided by a temperature, Gaussians widened by its square root. Measured on SapiMouse,
-    # 0.6 / 0.85 lowered disc_timegan (0.21 → 0.17) but raised disc_strong (0.21 → 0.29): both stay 1.
-    temperature: float = 1.0  # of the step: small-step classes, mixture weights, Gaussians (variance × it)
+    # Sampling: class logits divided by a temperature, each Gaussian's variance multiplied by one. Measured
+    # on SapiMouse (disc_timegan / disc_strong, one repeat): variance × 1.0 → 0.209 / 0.233, × 0.3 → 0.147 /
+    # 0.179, × 0.05 → 0.142 / 0.308; step and interval temperatures 0.6 / 0.85 → 0.170 / 0.288.
+    temperature: float = 1.0  # of the step: small-step classes and mixture weights
     dt_temperature: float = 1.0  # of the interval classes
+    sigma_temperature: float = 0.3  # variance factor of the step's Gaussians
 
     def __post_init__(self) -> None:
         if self.feature_dim != 8:
@@ -79,7 +81,7 @@ class ARMDNConfig:
             raise ConfigError(f"step_scale must be one of {STEP_SCALES}, got {self.step_scale!r}")
         if not self.scale_floor_px > 0:
             raise ConfigError(f"scale_floor_px must be > 0, got {self.scale_floor_px}")
-        for name in ("temperature", "dt_temperature"):
+        for name in ("temperature", "dt_temperature", "sigma_temperature"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
 

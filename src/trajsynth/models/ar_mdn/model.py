@@ -37,9 +37,10 @@ strongest single tell of a classifier (heading features alone: 0.14 of disc_time
 is the pixel nearest that point; ``generate(..., targets=...)`` takes it instead.
 Sampling is vectorised over the movements (a Python loop over steps only); every draw comes from
 the given ``torch.Generator``. ``temperature`` sharpens (< 1) or flattens (> 1) the step's class and
-mixture-weight distributions and scales each Gaussian's variance; ``dt_temperature`` does the same
-for the interval classes. They are separate because they act differently: at 0.7 the steps' heading
-jitter comes near the real one, while the intervals lose the spread of the real event clock.
+mixture-weight distributions, ``dt_temperature`` the interval classes, and ``sigma_temperature``
+scales each Gaussian's variance. They are separate because they act differently: narrower Gaussians
+(0.3) take out the heading jitter that gave generated movements away while the classes keep their
+variety; sharper classes or intervals lose the variety a strong classifier sees.
 """
 
 from __future__ import annotations
@@ -481,10 +482,10 @@ class ARMDNModel(nn.Module):
         """One step (n, 2) px float64 per row of mixture parameters (of y = step / scale (n, 1)), at the
         configured temperature."""
         logit, mu, log_sigma, rho = params
-        tau, n = self.cfg.temperature, len(logit)
-        comp = categorical(logit / tau, rng)[:, None]  # (n, 1)
+        n = len(logit)
+        comp = categorical(logit / self.cfg.temperature, rng)[:, None]  # (n, 1)
         mu, sigma = (v.gather(1, comp[..., None].expand(-1, 1, 2))[:, 0].double() for v in (mu, log_sigma.exp()))
         r = rho.gather(1, comp)[:, 0].double()
         e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
         z = torch.stack([e[:, 0], r * e[:, 0] + torch.sqrt(1 - r * r) * e[:, 1]], -1)
-        return (mu + sigma * math.sqrt(tau) * z) * scale
+        return (mu + sigma * math.sqrt(self.cfg.sigma_temperature) * z) * scale
