@@ -69,3 +69,10 @@ def test_yaml_file_errors_name_the_file_on_one_line(tmp_path):
         with pytest.raises(ConfigError, match=words) as info:
             load_yaml(path)
         assert str(path) in str(info.value) and "\n" not in str(info.value)
+
+
+def test_unknown_key_inside_a_section_is_named_with_its_section():
+    with pytest.raises(ConfigError, match=r"unknown config key 'arch\.a' for family latent_wgan"):
+        build_run_config("latent_wgan", "tiny", parse_overrides(["arch={a: 1}"]), 16)
+    with pytest.raises(ConfigError, match=r"'train\.stage1_iteration' \(did you mean 'stage1_iterations'"):
+        build_run_config("latent_wgan", "tiny", {"train": {"stage1_iteration": 3}}, 16)

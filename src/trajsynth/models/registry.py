@@ -74,15 +74,21 @@ class RunConfig:
 
 def split_keys(fam: Family, values: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Flat or sectioned (``arch:`` / ``train:``) values → (architecture values, training values)."""
-    flat = dict(values)
+    flat, where = dict(values), {}  # where: a sectioned key → "section.key", to name it as it was given
     for section in ("arch", "train"):
         if isinstance(flat.get(section), dict):
-            flat.update(flat.pop(section))
+            inner = flat.pop(section)
+            where.update({k: f"{section}.{k}" for k in inner if isinstance(k, str)})
+            flat.update(inner)
     check_key_names(flat)
     arch_keys, train_keys = _fields(fam.arch_cls), _fields(fam.train_cls)
     unknown = sorted(set(flat) - arch_keys - train_keys)
     if unknown:
-        raise ConfigError(f"{unknown_keys_message(unknown, arch_keys | train_keys)} for family {fam.name}")
+        msg = unknown_keys_message(unknown, arch_keys | train_keys)
+        for key in unknown:
+            if key in where:
+                msg = msg.replace(repr(key), repr(where[key]), 1)
+        raise ConfigError(f"{msg} for family {fam.name}")
     return ({k: v for k, v in flat.items() if k in arch_keys}, {k: v for k, v in flat.items() if k in train_keys})
 
 
