@@ -390,39 +390,60 @@ class ARMDNModel(nn.Module):
         return -math.pi + (b + u[:, 1]) * width
 
     def _roll_out(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor, rng: torch.Generator | None):
-        """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,)."""
+        """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,).
+
+        Each step runs the network on the movements still going only (most end long before the
+        longest one): finished rows keep their last point.
+        """
         n, T = len(target), self.cfg.max_seq_len
         D = target.norm(dim=-1).clamp_min(1.0)
-        cos, sin = target[:, 0] / D, target[:, 1] / D
         zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
-        s = {"D": D, "c": c, "dir_cos": cos, "dir_sin": sin, "prev": zeros(n, 2), "prev_dt": zeros(n), "t": zeros(n),
-             "prev_cls": torch.full((n,), self.n_dt), "plan": plan}
-        pos, P, L = zeros(n, 2), zeros(n, T, 3), torch.full((n,), T)
+        s = {"D": D, "c": c, "dir_cos": target[:, 0] / D, "dir_sin": target[:, 1] / D, "prev": zeros(n, 2),
+             "prev_dt": zeros(n), "t": zeros(n), "prev_cls": torch.full((n,), self.n_dt), "plan": plan,
+             "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool)}
+        P, L = zeros(n, T, 3), torch.full((n,), T)
         info = {"snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool)}
-        done, arrived, h = torch.zeros(n, dtype=torch.bool), torch.zeros(n, dtype=torch.bool), None
+        live, h = torch.arange(n), torch.zeros(self.cfg.num_layers, n, self.cfg.hidden_dim)
         for k in range(T - 1):
-            s["rem"], s["k"] = to_frame(target - pos, cos, sin), torch.full((n,), float(k), dtype=torch.float64)
-            out, h = self.rnn(self.inp(self.step_inputs(s))[:, None], h)
-            event, forced = self._draw_event(out[:, 0], arrived, k == T - 2, rng)
-            dt_cls, dt = self._draw_dt(out[:, 0], event, rng)
-            moves = (event == MOVE) & ~done
-            new = self._draw_move(out[:, 0], (dt_cls, dt), pos, s, moves & (k > 0), rng)
-            new = torch.where((event == MOVE)[:, None], new, target)
-            live = ~done
-            jump = (target - pos).norm(dim=-1)
-            info["arrive_px"] = torch.where(live & (event == ARRIVE), jump, info["arrive_px"])
-            pressing = live & (event == PRESS)
-            info["snap_px"] = torch.where(pressing, jump, info["snap_px"])
-            info["forced"] |= pressing & forced
-            L = torch.where(pressing, k + 2, L)
-            P[:, k + 1] = torch.where(done[:, None], P[:, k], torch.cat([(s["t"] + dt)[:, None], new], -1))
-            s["prev"], s["prev_dt"], s["prev_cls"] = to_frame(new - pos, cos, sin), dt, dt_cls
-            s["t"], pos = s["t"] + dt, new
-            arrived, done = arrived | (event == ARRIVE), done | pressing
-            if bool(done.all()):
+            P[:, k + 1] = P[:, k]  # finished rows keep their last point
+            a = {key: v[live] for key, v in s.items()}  # the rows still going
+            out, h_live = self.rnn(self.inp(self.step_inputs(self._at_step(a, k)))[:, None], h[:, live])
+            h[:, live] = h_live
+            pressing = self._one_step(out[:, 0], a, k, T, live, P, L, info, rng)
+            for key in ("prev", "prev_dt", "prev_cls", "t", "pos", "arrived"):
+                s[key][live] = a[key]
+            live = live[~pressing]
+            if len(live) == 0:
                 P[:, k + 2:] = P[:, k + 1 : k + 2]
                 break
         return P, L, info
+
+    @staticmethod
+    def _at_step(a: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
+        """The live rows' state with the remaining displacement and the step index of step k filled in."""
+        a["rem"] = to_frame(a["target"] - a["pos"], a["dir_cos"], a["dir_sin"])
+        a["k"] = torch.full((len(a["D"]),), float(k), dtype=torch.float64)
+        return a
+
+    def _one_step(self, out: torch.Tensor, a: dict[str, torch.Tensor], k: int, T: int, live: torch.Tensor,
+                  P: torch.Tensor, L: torch.Tensor, info: dict, rng: torch.Generator | None) -> torch.Tensor:
+        """Draw step k of the live rows (GRU outputs ``out``), record it, update ``a``; which rows pressed."""
+        target, pos = a["target"], a["pos"]
+        event, forced = self._draw_event(out, a["arrived"], k == T - 2, rng)
+        dt_cls, dt = self._draw_dt(out, event, rng)
+        moves = event == MOVE
+        new = self._draw_move(out, (dt_cls, dt), pos, a, moves & (k > 0), rng)
+        new = torch.where(moves[:, None], new, target)
+        jump = (target - pos).norm(dim=-1)
+        info["arrive_px"][live] = torch.where(event == ARRIVE, jump, info["arrive_px"][live])
+        pressing = event == PRESS
+        info["snap_px"][live] = torch.where(pressing, jump, info["snap_px"][live])
+        info["forced"][live] |= pressing & forced
+        L[live] = torch.where(pressing, k + 2, L[live])
+        P[live, k + 1] = torch.cat([(a["t"] + dt)[:, None], new], -1)
+        a["prev"], a["prev_dt"], a["prev_cls"] = to_frame(new - pos, a["dir_cos"], a["dir_sin"]), dt, dt_cls
+        a["t"], a["pos"], a["arrived"] = a["t"] + dt, new, a["arrived"] | (event == ARRIVE)
+        return pressing
 
     def _draw_event(self, h: torch.Tensor, arrived: torch.Tensor, last: bool, rng: torch.Generator | None
                     ) -> tuple[torch.Tensor, torch.Tensor]:
