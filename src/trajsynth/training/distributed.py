@@ -78,6 +78,8 @@ def session(device: str | torch.device = "cpu") -> Iterator[StepContext]:
     ctx = init(device)
     try:
         yield ctx
+        if dist.is_initialized():
+            dist.barrier()  # leave together: a rank tearing gloo down while the other still talks aborts (SIGABRT)
     finally:
         close()
 
