@@ -184,6 +184,13 @@ def small_data_dir(tmp_path_factory) -> Path:
     return base / "data"
 
 
+def synthetic_data_dir(out: Path, n: int, seed: int, max_len: int) -> Path:
+    """A processed data dir at ``out`` from ``n`` synthetic movements of 6 users (20–400 px), long ones resampled."""
+    segs = synthetic_segments(n, seed=seed, d_range=(20, 400), n_users=6)
+    build_data_dir(segs, out, PreprocessConfig(max_seq_len=max_len, long_policy="resample"), {}, overwrite=False)
+    return out
+
+
 MODEL_MAX_LEN = 40  # sequence length of ``model_data_dir``
 
 
@@ -193,8 +200,4 @@ def model_data_dir(tmp_path_factory) -> Path:
 
     Shared by many tests: never modify it in place (copy it first).
     """
-    out = tmp_path_factory.mktemp("model_data") / "data"
-    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MODEL_MAX_LEN, long_policy="resample"), {},
-                   overwrite=False)
-    return out
+    return synthetic_data_dir(tmp_path_factory.mktemp("model_data") / "data", 300, 1, MODEL_MAX_LEN)

@@ -8,12 +8,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_data_dir
 
 import trajsynth
 from trajsynth.config import ConfigError
 from trajsynth.data.features import condition_to_distance, features_to_paths
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.ar_mdn import ARMDNConfig
 from trajsynth.models.ar_mdn.model import (
@@ -35,10 +34,7 @@ MAX_LEN = 40
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("ar_mdn") / "data"
-    segs = synthetic_segments(300, seed=2, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
-    return out
+    return synthetic_data_dir(tmp_path_factory.mktemp("ar_mdn") / "data", 300, 2, MAX_LEN)
 
 
 @pytest.fixture(scope="module")

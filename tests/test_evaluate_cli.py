@@ -8,10 +8,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_data_dir
 
 from trajsynth.cli.main import main
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.evaluation.literature import PUBLISHED, results_table, run_benchmark
 from trajsynth.evaluation.suite import QUICK
 from trajsynth.metrics.base import REGISTRY
@@ -24,9 +23,7 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
     """(data dir, final.pt, exported samples) of a tiny model on synthetic movements."""
     torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("eval")
-    data = base / "data"
-    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, data, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
+    data = synthetic_data_dir(base / "data", 300, 1, MAX_LEN)
     tiny = ["--preset", "tiny", "--set", "stage1_threshold=0", "--no-tensorboard", "--quiet", "--out", str(base)]
     assert main(["train", str(data), *tiny]) == 0
     final = next(base.glob("run_*/final.pt"))

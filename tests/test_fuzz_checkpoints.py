@@ -24,13 +24,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import synthetic_data_dir
 from fuzzing import assert_clean_error, count_case, fewer
 from hypothesis import given
 from hypothesis import strategies as st
 
 import trajsynth
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.checkpoint import build_model, load_checkpoint
 from trajsynth.training.loop import Trainer
@@ -55,9 +54,7 @@ class KnownIssue(UserWarning):
 
 @pytest.fixture(scope="module")
 def train_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ckfuzz") / "data"
-    segs = synthetic_segments(60, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
+    out = synthetic_data_dir(tmp_path_factory.mktemp("ckfuzz") / "data", 60, 1, MAX_LEN)
     return load_train_data(out)
 
 

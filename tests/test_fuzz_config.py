@@ -20,14 +20,13 @@ import typing
 import pytest
 import torch
 import yaml
+from conftest import synthetic_data_dir
 from fuzzing import assert_clean_error, count_case, fewer
 from hypothesis import given
 from hypothesis import strategies as st
 
 from trajsynth.cli.main import main
 from trajsynth.config import ConfigError, load_yaml, parse_overrides
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.base import StepContext
 from trajsynth.models.registry import RunConfig, family_names, get_family
@@ -116,9 +115,7 @@ def yaml_document(draw) -> bytes:
 
 @pytest.fixture(scope="module")
 def train_data(tmp_path_factory):
-    out = tmp_path_factory.mktemp("cfgfuzz") / "data"
-    segs = synthetic_segments(60, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
+    out = synthetic_data_dir(tmp_path_factory.mktemp("cfgfuzz") / "data", 60, 1, MAX_LEN)
     return load_train_data(out)
 
 

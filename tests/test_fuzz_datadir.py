@@ -23,14 +23,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import synthetic_data_dir
 from fuzzing import assert_clean_error, count_case, fewer, raised_in_package
 from hypothesis import event, given
 from hypothesis import strategies as st
 
 from trajsynth.cli.main import main
 from trajsynth.data.directory import SPLITS, load_split
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.data.validate import validate_data_dir
 
@@ -43,9 +42,7 @@ FILES = [*REQUIRED, "normalization_params.npy"]
 
 @pytest.fixture(scope="module")
 def valid_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("fuzzdir") / "data"
-    segs = synthetic_segments(40, seed=2, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=MAX_LEN, long_policy="resample"), {}, overwrite=False)
+    out = synthetic_data_dir(tmp_path_factory.mktemp("fuzzdir") / "data", 40, 2, MAX_LEN)
     assert validate_data_dir(out).ok
     return out
 

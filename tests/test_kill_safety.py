@@ -23,8 +23,6 @@ from pathlib import Path
 import pytest
 import torch
 
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.models.checkpoint import load_checkpoint, newest_checkpoint
 from trajsynth.utils.atomic import SLOW_WRITES_ENV
 
@@ -39,14 +37,6 @@ TEMP_NAME = re.compile(r"^\..+\.tmp$")  # atomic writes' temporary files: .<name
 # What each episode aims at; where the kill really landed is read from the run folder afterwards.
 TARGETS = ["stage1", "stage2", "write_stage1", "write_stage2"] * 3
 WRITES_PER_PHASE = ITERATIONS // SAVE  # its periodic checkpoints and its final one
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("killdata") / "data"
-    segs = synthetic_segments(300, seed=1, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=40, long_policy="resample"), {}, overwrite=False)
-    return out
 
 
 def _cli(*args: str) -> list[str]:
@@ -157,7 +147,8 @@ def _weights(path: Path) -> dict[str, torch.Tensor]:
     return ckpt["model_state"]
 
 
-def test_killed_runs_leave_loadable_checkpoints_and_resume_to_the_same_model(data_dir, tmp_path):
+def test_killed_runs_leave_loadable_checkpoints_and_resume_to_the_same_model(model_data_dir, tmp_path):
+    data_dir = model_data_dir  # read only: every run writes into tmp_path
     seed = int(os.environ.get("TRAJSYNTH_TEST_KILL_SEED", time.time_ns() % 2**31))
     rng, t0 = random.Random(seed), time.perf_counter()
     ref = subprocess.run(_cli("train", str(data_dir), *TRAIN_ARGS, "--out", str(tmp_path / "ref")), env=_env(),

@@ -25,9 +25,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from conftest import synthetic_data_dir
 
-from trajsynth.data.preprocess import PreprocessConfig, build_data_dir
-from trajsynth.data.synthetic import synthetic_segments
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.checkpoint import load_checkpoint
 from trajsynth.models.registry import run_config
@@ -40,10 +39,7 @@ RUN = r"run_\d{8}_\d{6}(_\d+)?"
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("outerr") / "data"
-    segs = synthetic_segments(200, seed=2, d_range=(20, 400), n_users=6)
-    build_data_dir(segs, out, PreprocessConfig(max_seq_len=40, long_policy="resample"), {}, overwrite=False)
-    return out
+    return synthetic_data_dir(tmp_path_factory.mktemp("outerr") / "data", 200, 2, 40)
 
 
 @pytest.fixture(scope="module")
