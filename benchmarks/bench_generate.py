@@ -20,6 +20,7 @@ import time
 import numpy as np
 
 import trajsynth
+from trajsynth.models.checkpoint import CheckpointError
 
 
 def batch_rate(sampler, n: int, repeats: int) -> float:
@@ -57,7 +58,10 @@ def main() -> None:
     ap.add_argument("--calls", type=int, default=300, help="path() calls timed (default: 300)")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     a = ap.parse_args()
-    sampler = trajsynth.load(a.checkpoint)
+    try:
+        sampler = trajsynth.load(a.checkpoint)
+    except (CheckpointError, OSError) as e:
+        raise SystemExit(f"error: {e}") from None
     t = path_times(sampler, a.calls)
     result = {"family": sampler.family,
               "traj_s": round(batch_rate(sampler, a.n, a.repeats), 1), "n": a.n,

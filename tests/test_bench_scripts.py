@@ -28,6 +28,10 @@ def test_bench_generate_prints_one_json_object(model_data_dir, tmp_path):
     out = json.loads(r.stdout)
     assert out["family"] == "procedural" and out["n"] == 256 and out["threads"] >= 1
     assert out["traj_s"] > 0 and 0 < out["path_p50_ms"] <= out["path_p99_ms"]
+    (tmp_path / "text.pt").write_text("not a checkpoint")
+    bad = run_script("bench_generate.py", str(tmp_path / "text.pt"))
+    assert bad.returncode == 1 and bad.stderr.strip() == f"error: {tmp_path / 'text.pt'} is not a trajsynth " \
+        "checkpoint (not a PyTorch file)"
 
 
 def test_realism_table_rows(tmp_path):
