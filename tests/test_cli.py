@@ -150,9 +150,8 @@ def test_summarize_missing_dir(tmp_path, capsys):
 # --------------------------------------------------------------------------- quickstart
 
 
-TINY = ["stage1_iterations=4", "stage2_iterations=4", "eval_interval=4", "save_interval=4", "log_interval=4",
-        "batch_size=16", "latent_dim=8", "summary_dim=16", "noise_dim=16", "encoder_hidden_dim=16",
-        "decoder_hidden_dim=16", "expander_hidden_dim=16", "generator_hidden_dims=[32]", "critic_hidden_dims=[32]"]
+TINY = ["ar_iterations=4", "eval_interval=4", "save_interval=4", "log_interval=4", "batch_size=16", "hidden_dim=16",
+        "head_dim=16", "eval_samples=8", "eval_nll_movements=16"]  # the default family (ar_mdn), shrunk
 
 
 def test_quickstart_runs_end_to_end(tmp_path, monkeypatch, capsys):

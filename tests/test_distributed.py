@@ -21,7 +21,7 @@ from trajsynth.training.loop import Trainer
 
 MAX_LEN = 40
 RUN_ARGS = ["--no-tensorboard", "--quiet"]
-TINY = ["--preset", "tiny", "--set", "stage1_threshold=0", *RUN_ARGS]
+TINY = ["--family", "latent_wgan", "--preset", "tiny", "--set", "stage1_threshold=0", *RUN_ARGS]
 
 
 @pytest.fixture(scope="module")

@@ -24,7 +24,8 @@ def trained(tmp_path_factory) -> tuple[Path, Path, Path]:
     torch.set_num_threads(1)
     base = tmp_path_factory.mktemp("eval")
     data = synthetic_data_dir(base / "data", 300, 1, MAX_LEN)
-    tiny = ["--preset", "tiny", "--set", "stage1_threshold=0", "--no-tensorboard", "--quiet", "--out", str(base)]
+    tiny = ["--family", "latent_wgan", "--preset", "tiny", "--set", "stage1_threshold=0", "--no-tensorboard",
+            "--quiet", "--out", str(base)]
     assert main(["train", str(data), *tiny]) == 0
     final = next(base.glob("run_*/final.pt"))
     npz = base / "samples.npz"

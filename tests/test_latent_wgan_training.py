@@ -59,10 +59,11 @@ def test_autoencoder_frozen_in_stage2(data_dir, tmp_path):
     assert any(not torch.equal(gen_before[k], v) for k, v in tr.model.generator.state_dict().items())
 
 
+@pytest.mark.parametrize("noise", [0, 4], ids=["deterministic", "stochastic_decoder"])
 @pytest.mark.parametrize("ckpt_name", ["stage1_iter10.pt", "stage2_iter10.pt"])
-def test_resume_matches_uninterrupted_run(data_dir, tmp_path, ckpt_name):
+def test_resume_matches_uninterrupted_run(data_dir, tmp_path, ckpt_name, noise):
     data = load_train_data(data_dir)
-    full = Trainer(tiny_cfg(), data, tmp_path / "full", tensorboard=False, progress=False)
+    full = Trainer(tiny_cfg(decoder_noise_dim=noise), data, tmp_path / "full", tensorboard=False, progress=False)
     full.train()
     resumed = Trainer.from_checkpoint(tmp_path / "full" / ckpt_name, data, tmp_path / "resumed",
                                               tensorboard=False, progress=False)
@@ -119,8 +120,8 @@ def test_sampler_pixel_paths(data_dir, tmp_path):
 def test_cli_modes(data_dir, tmp_path, capsys):
     out = tmp_path / "runs"
     run_args = ["--no-tensorboard", "--quiet", "--out", str(out)]
-    tiny = ["--preset", "tiny", "--set", "stage1_threshold=0", *run_args]
-    assert main(["train", str(data_dir), *tiny]) == 0
+    tiny = ["--preset", "tiny", "--set", "stage1_threshold=0", *run_args]  # train-stage1 / 2: latent_wgan only
+    assert main(["train", str(data_dir), "--family", "latent_wgan", *tiny]) == 0
     run = next(out.iterdir())
     final = run / "final.pt"
     assert main(["generate", str(final), "--n", "5", "--distance", "200"]) == 0
@@ -136,7 +137,7 @@ def test_cli_modes(data_dir, tmp_path, capsys):
     assert "phases done: stage1, stage2; complete True" in capsys.readouterr().out
     assert main(["inspect-checkpoint", str(run)]) == 2
     assert "is a directory" in capsys.readouterr().err
-    assert main(["inspect-model", "--preset", "tiny"]) == 0
+    assert main(["inspect-model", "--family", "latent_wgan", "--preset", "tiny"]) == 0
     assert main(["resume", str(run / "stage2_iter10.pt"), *run_args]) == 0
     assert main(["train-stage1", str(data_dir), *tiny]) == 0
     s1 = sorted(out.glob("*/stage1_final.pt"))[-1]

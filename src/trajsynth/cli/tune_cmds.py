@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 from ..config import ConfigError, parse_overrides
-from ..models.registry import DEFAULT_FAMILY, family_names, get_family
+from ..models.registry import SERIES_FAMILY, family_names, get_family
 from .errors import CliError
 from .options import add_command, add_count, add_seed
 
@@ -31,7 +31,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = add_command(sub, "tune", raw=True, description=DESCRIPTION,
                     help="hyperparameter search with Optuna (one phase or all), or --analyze a study")
     add = p.add_argument
-    add("--family", default=DEFAULT_FAMILY, choices=family_names(), help=f"model family (default: {DEFAULT_FAMILY})")
+    add("--family", default=SERIES_FAMILY, choices=family_names(), help=f"model family (default: {SERIES_FAMILY})")
     add("--phase", metavar="PHASE", help="phase to search, or 'all' (default: the family's first phase)")
     add("--stage", choices=["1", "2", "both"], help="the first, second or all phases (latent_wgan: stage1, stage2)")
     add_count(p, "--n-trials", metavar="N", help="trials to run in this call (shared among its --jobs)")

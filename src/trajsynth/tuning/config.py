@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError
-from ..models.registry import DEFAULT_FAMILY, get_family
+from ..models.registry import SERIES_FAMILY, get_family
 from .storage import HEARTBEAT_S, default_url
 
 MODES = ("pareto", "single")
@@ -25,7 +25,7 @@ class OptunaConfig:
     still below ``collapse_coverage`` after ``guard_from`` of its iterations.
     """
 
-    family: str = DEFAULT_FAMILY
+    family: str = SERIES_FAMILY
     data_dir: str | None = None  # None: the embedded SapiMouse sample
     out_dir: str = "tuning"
     storage: str | None = None  # None: sqlite:///<out_dir>/optuna.db
@@ -71,5 +71,5 @@ class OptunaConfig:
         """Study name of ``phase``; when phases are chained the given name is a prefix (NAME_stage1, ...)."""
         if self.study_name and not chained:
             return self.study_name
-        default = "trajsynth" if self.family == DEFAULT_FAMILY else f"trajsynth_{self.family}"
+        default = "trajsynth" if self.family == SERIES_FAMILY else f"trajsynth_{self.family}"
         return f"{self.study_name or default}_{phase}"
