@@ -15,8 +15,9 @@ from trajsynth.evaluation.sources import real_set, reconstruction_inputs
 QUICK = ["--n", "40", "--repeats", "1", "--quick", "--workers", "1"]
 
 
-def _train(data: Path, out: Path, *args: str) -> Path:
-    assert main(["train", str(data), "--preset", "tiny", "--no-tensorboard", "--quiet", "--out", str(out), *args]) == 0
+def _train(data: Path, out: Path, *args: str, family: str = "latent_wgan") -> Path:
+    assert main(["train", str(data), "--family", family, "--preset", "tiny", "--no-tensorboard", "--quiet",
+                 "--out", str(out), *args]) == 0
     return next(out.glob("run_*/final.pt"))
 
 
@@ -58,13 +59,19 @@ def test_reconstructions_keep_real_lengths_and_conditions(model_data_dir, latent
     per_path = reconstruction_inputs(model_data_dir, latent_final, "test", 30, seed=2)
     assert list(per_path) == ["bottleneck", "direct"]
     for e in per_path.values():
-        assert np.array_equal(e.fake.L, e.real.L) and np.array_equal(e.fake.C, e.real.C)
-        assert [len(p) for p in e.fake.paths] == list(e.real.L)
+        # as decoded, the copies pair with the real movements: same lengths, same conditions
+        assert np.array_equal(e.copies.L, e.real.L) and np.array_equal(e.copies.C, e.real.C)
+        assert [len(p) for p in e.copies.paths] == list(e.real.L)
+        # as scored, they are rendered like generations: whole px and ms, lengths set by the clock
+        assert np.array_equal(e.fake.C, e.real.C) and all(np.array_equal(p, np.round(p)) for p in e.fake.paths)
+        assert [len(p) for p in e.fake.paths] == list(e.fake.L) and not np.array_equal(e.fake.L, e.real.L)
         assert e.embed is not None  # latent metrics in the model's own space
+    plain = reconstruction_inputs(model_data_dir, latent_final, "test", 30, seed=2, render=False)
+    assert all(np.array_equal(e.fake.L, e.real.L) for e in plain.values())
 
 
 def test_reconstructions_need_an_autoencoder(model_data_dir, tmp_path, capsys):
-    final = _train(model_data_dir, tmp_path / "proc", "--family", "procedural")
+    final = _train(model_data_dir, tmp_path / "proc", family="procedural")
     out = tmp_path / "never"
     assert main(["evaluate", "--reconstructions", str(final), str(model_data_dir), "--out", str(out)]) == 2
     err = capsys.readouterr().err

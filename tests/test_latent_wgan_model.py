@@ -122,3 +122,25 @@ def test_config_validation_and_presets():
         run_config("latent_wgan", "huge")
     with pytest.raises(ConfigError, match="unknown model family 'gan'"):
         run_config("gan")
+
+
+def test_stochastic_decoder_draws_per_step_noise():
+    m = tiny(decoder_noise_dim=3).eval()
+    x, c, L = batch()
+    _, losses = m.forward_autoencoder(x, L, c)
+    assert losses["kl"] >= 0 and torch.isfinite(losses["total"])
+    losses["total"].backward()  # the posterior, the prior and the noise map all learn
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.step_noise.parameters())
+    z = torch.randn(4, m.cfg.summary_dim, generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([12, 5, 9, 1])
+    a = m.decode(z, lengths, torch.Generator().manual_seed(2))
+    b = m.decode(z, lengths, torch.Generator().manual_seed(2))
+    other = m.decode(z, lengths, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a, other)  # seeded, and a summary no longer fixes the movement
+    assert torch.all(a[torch.arange(T)[None, :] >= lengths[:, None]] == 0)
+    plain = tiny().eval()
+    assert not plain.stochastic and "kl" not in plain.forward_autoencoder(x, L, c)[1]
+    assert torch.equal(plain.decode(z, lengths, torch.Generator().manual_seed(2)),
+                       plain.decode(z, lengths, torch.Generator().manual_seed(3)))
+    with pytest.raises(ConfigError, match="decoder_noise_dim must be >= 0"):
+        LatentWGANArch(decoder_noise_dim=-1)

@@ -11,11 +11,11 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def load(path):
+def load(path, render: bool = True):
     """Load a finished checkpoint for sampling; see :class:`trajsynth.serving.sampler.TrajectorySampler`."""
     from .serving.sampler import load as _load
 
-    return _load(path)
+    return _load(path, render)
 
 
 __all__ = ["load", "__version__"]

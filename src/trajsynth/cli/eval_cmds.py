@@ -15,7 +15,7 @@ from ..config import parse_overrides
 from ..data.embedded import EMBEDDED
 from ..data.timeseries import BENCHMARKS
 from ..data.timeseries import ENV_VAR as TIMEGAN_ENV
-from ..models.registry import DEFAULT_FAMILY, family_names
+from ..models.registry import SERIES_FAMILY, family_names
 from ..utils.atomic import write_text
 from .errors import CliError
 from .options import add_command, add_count, add_seed
@@ -70,6 +70,9 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--own-directions", action="store_true",
                    help="a directed family (ar_mdn) draws each movement's direction itself instead of going to the "
                         "real movement's end point (distance-only families always draw their own)")
+    p.add_argument("--no-render", action="store_true",
+                   help="score a continuous-output family's (latent_wgan's) paths as decoded, not rendered onto the "
+                        "event clock of its training data (whole px and ms)")
 
 
 def _add_common(p: argparse.ArgumentParser, n_default: int = 2000) -> None:
@@ -85,8 +88,8 @@ def _register_benchmark(sub: argparse._SubParsersAction) -> None:
                                 "scaling, stride-1 windows of length 24), score it, and print our mean ± std "
                                 "next to the published rows of TimeGAN, RTSGAN and Diffusion-TS.")
     p.add_argument("--dataset", required=True, choices=BENCHMARKS)
-    p.add_argument("--family", default=DEFAULT_FAMILY, choices=family_names(),
-                   help=f"model family to train on the windows (default: {DEFAULT_FAMILY})")
+    p.add_argument("--family", default=SERIES_FAMILY, choices=family_names(),
+                   help=f"model family to train on the windows (default: {SERIES_FAMILY})")
     add_count(p, "--runs", default=3, help="independent training runs (seeds seed, seed+1, ...)")
     p.add_argument("--data", help="CSV of stocks / energy, or its folder (default: $TRAJSYNTH_TIMEGAN_DATA, "
                    "else ../shared/datasets/timegan when it exists)")
@@ -114,7 +117,8 @@ def _sets(a: argparse.Namespace):
 
     _check_inputs(a, want=1 if a.samples else 2)
     return evaluation_inputs(a.inputs[-1], a.split, a.n, a.seed, checkpoint=None if a.samples else a.inputs[0],
-                             samples=a.samples, real_directions=not a.own_directions)
+                             samples=a.samples, real_directions=not a.own_directions,
+                             render=not a.no_render)
 
 
 def _check_inputs(a: argparse.Namespace, want: int) -> None:
@@ -134,19 +138,19 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     return 0
 
 
-def _score(a: argparse.Namespace, e, out: Path, t0: float, described: dict, paired: bool = False):
+def _score(a: argparse.Namespace, e, out: Path, t0: float, described: dict):
     """Every metric of e.fake against e.real → report.json + report.md in ``out``; the SuiteResult."""
     from ..evaluation.report import write_report
     from ..evaluation.suite import FULL, QUICK, evaluate
 
     res = evaluate(e.real, e.fake, e.reference, e.embed, seed=a.seed, repeats=a.repeats,
-                   budget=QUICK if a.quick else FULL, workers=a.workers, log=print, paired=paired)
+                   budget=QUICK if a.quick else FULL, workers=a.workers, log=print, paired=e.copies)
     meta = {**described, "real": f"{a.inputs[-1]} ({a.split}, {len(e.real)})",
             "real-vs-real reference": f"{len(e.reference)} trajectories of another split", "seed": a.seed,
             "latent space": "the model's own embedding" if e.embed else "the evaluator's own encoder",
             "budget": "quick (smoke test; not comparable with full reports)" if a.quick else "full"}
     if a.plots:
-        _plots(e.real, e.fake, out, a.seed, label="generated" if not paired else "reconstructed")
+        _plots(e.real, e.fake, out, a.seed, label="generated" if e.copies is None else "reconstructed")
     meta["total time"] = f"{time.perf_counter() - t0:.0f} s"
     j, m = write_report(out, res, "trajsynth evaluation", meta)
     print(m.read_text())
@@ -164,14 +168,14 @@ def _evaluate_reconstructions(a: argparse.Namespace) -> int:
                        "DATA_DIR, not --samples")
     _check_inputs(a, want=2)
     t0 = time.perf_counter()
-    per_path = reconstruction_inputs(a.inputs[1], a.inputs[0], a.split, a.n, a.seed)
+    per_path = reconstruction_inputs(a.inputs[1], a.inputs[0], a.split, a.n, a.seed, render=not a.no_render)
     out = _out_dir(a, "eval")
     results = {}
     for path, e in per_path.items():
         print(f"evaluating the {path} reconstructions: {len(e.fake)} vs {len(e.real)} real ({a.split}), "
               f"into {out / path}")
         scored = {"scored": e.source, "reads as": _CEILING}
-        results[path] = _score(a, e, out / path, time.perf_counter(), scored, paired=True)
+        results[path] = _score(a, e, out / path, time.perf_counter(), scored)
     meta = {"real": f"{a.inputs[1]} ({a.split}, {len(e.real)})", **{p: d.source for p, d in per_path.items()},
             "reads as": _CEILING, "reports": ", ".join(f"{p}/report.md" for p in per_path)}
     text = side_by_side(results, "trajsynth reconstruction ceiling", meta)

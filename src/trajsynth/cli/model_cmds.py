@@ -178,6 +178,7 @@ def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--distance", type=float, default=None, help="start-to-end distance in px (default: as in training)")
     add_seed(p, default=0, help="random seed")
     p.add_argument("--out", help="also write the samples to this .npz (export format)")
+    _add_no_render(p)
     p.set_defaults(func=cmd_generate)
     p = add_command(sub, "export-samples", help="generate N trajectories into an .npz for evaluation")
     p.add_argument("checkpoint")
@@ -188,13 +189,20 @@ def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:
                    f"split, in order ('{EMBEDDED}': the embedded sample)")
     p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split of --conditions-from")
     add_seed(p, default=0, help="random seed")
+    _add_no_render(p)
     p.set_defaults(func=cmd_export)
+
+
+def _add_no_render(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--no-render", action="store_true",
+                   help="keep a continuous-output family's (latent_wgan's) paths as decoded instead of rendering them "
+                        "onto its training data's event clock (whole px and ms)")
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
     if a.out:
         check_samples_path(a.out)
-    sampler = TrajectorySampler.from_checkpoint(a.checkpoint)
+    sampler = TrajectorySampler.from_checkpoint(a.checkpoint, render=not a.no_render)
     t0 = time.perf_counter()
     g = sampler.generate(a.n, a.distance, a.seed)
     print(f"{describe(g)} | {a.n / (time.perf_counter() - t0):.0f} traj/s")
@@ -208,7 +216,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     check_samples_path(a.out)
-    sampler = TrajectorySampler.from_checkpoint(a.checkpoint)
+    sampler = TrajectorySampler.from_checkpoint(a.checkpoint, render=not a.no_render)
     conditions = None
     if a.conditions_from:
         C = load_split(resolve_data_dir(a.conditions_from), a.split, with_paths=False).C

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from .clock import EventClock
 from .directory import load_params, load_split
+from .features import NormalizationParams, features_to_paths
 from .loading import TrajectoryDataset, zscore_filter
 from .validate import validate_data_dir
 
@@ -19,6 +21,7 @@ class TrainData:
     val: TrajectoryDataset | None
     normalization: dict
     data_dir: str
+    event_clock: dict | None = None  # EventClock.to_dict() of the training paths (mouse data only)
 
     def condition_quantiles(self) -> list[float]:
         """101 quantiles of the training conditions: the sampler draws unrequested conditions from them."""
@@ -28,7 +31,8 @@ class TrainData:
     def summary(self) -> dict:
         """What a checkpoint records of its data: enough to sample in pixels without the data directory."""
         return {"normalization": self.normalization, "data_dir": self.data_dir,
-                "max_seq_len": self.train.max_len, "condition_quantiles": self.condition_quantiles()}
+                "max_seq_len": self.train.max_len, "condition_quantiles": self.condition_quantiles(),
+                **({"event_clock": self.event_clock} if self.event_clock is not None else {})}
 
 
 def load_train_data(data_dir: str | Path, quality_filter_z: float = 0.0, validate: bool = True) -> TrainData:
@@ -48,9 +52,17 @@ def load_train_data(data_dir: str | Path, quality_filter_z: float = 0.0, validat
               f"{rep.removed_by_stat}", file=sys.stderr)
         X, C, L = X[keep], C[keep], L[keep]
     val = load_split(data_dir, "val", with_paths=False)
+    params = load_params(data_dir)
     return TrainData(
         train=TrajectoryDataset(X, C, L),
         val=TrajectoryDataset(val.X, val.C, val.L) if len(val.L) else None,
-        normalization=load_params(data_dir).to_dict(),
+        normalization=params.to_dict(),
         data_dir=str(data_dir),
+        event_clock=fit_clock(X, C, L, params).to_dict(),
     )
+
+
+def fit_clock(X: np.ndarray, C: np.ndarray, L: np.ndarray, params: NormalizationParams) -> EventClock:
+    """The event clock of the training movements (their paths recovered from the features, exact up to rounding)."""
+    C = np.asarray(C).reshape(len(L), -1)[:, 0]
+    return EventClock.fit(features_to_paths(X, C, L, params))

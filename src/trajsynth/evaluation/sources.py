@@ -98,19 +98,22 @@ class EvaluationInputs:
     reference: TrajectorySet  # real trajectories of another split: the real-vs-real values
     embed: Embed | None  # the model's own latent space, if it has one
     source: str  # what was evaluated, for reports
+    # reconstructions only: the copies of the real movements as decoded (same lengths, in order), for the
+    # paired errors; ``fake`` holds them as scored (rendered onto the event clock where the sampler renders)
+    copies: TrajectorySet | None = None
 
 
 def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None = 2000, seed: int = 0,
                       checkpoint: str | Path | None = None, samples: str | Path | None = None,
-                      real_directions: bool = True) -> EvaluationInputs:
+                      real_directions: bool = True, render: bool = True) -> EvaluationInputs:
     """The sets of one evaluation: a checkpoint's generations or a samples file, against a data directory
-    (``real_directions``: see :func:`checkpoint_set`)."""
+    (``real_directions``: see :func:`checkpoint_set`; ``render``: see :class:`TrajectorySampler`)."""
     if (checkpoint is None) == (samples is None):
         raise ValueError("evaluate either a checkpoint or a samples file")
     real, reference = _real_and_reference(data_dir, split, n, seed)
     if samples is not None:
         return EvaluationInputs(real, samples_set(samples, n, seed), reference, None, f"samples {samples}")
-    sampler = TrajectorySampler.from_checkpoint(checkpoint)
+    sampler = TrajectorySampler.from_checkpoint(checkpoint, render)
     return EvaluationInputs(real, checkpoint_set(sampler, real, seed, real_directions), reference,
                             checkpoint_embed(sampler),
                             str(checkpoint))
@@ -125,18 +128,20 @@ def _real_and_reference(data_dir: str | Path, split: str, n: int | None, seed: i
 
 
 def reconstruction_inputs(data_dir: str | Path, checkpoint: str | Path, split: str = "test", n: int | None = 2000,
-                          seed: int = 0) -> dict[str, EvaluationInputs]:
+                          seed: int = 0, render: bool = True) -> dict[str, EvaluationInputs]:
     """Per reconstruction path of the checkpoint's autoencoder: its copies of the real trajectories, in order.
 
     Scored like generations, they are the ceiling of generation through that path: a generator
     decoding through this autoencoder cannot look more real than its copies of real movements.
     ValueError, before any data is read, for a family without an autoencoder.
     """
-    sampler = TrajectorySampler.from_checkpoint(checkpoint)
+    sampler = TrajectorySampler.from_checkpoint(checkpoint, render)
     described = sampler.reconstruction_paths  # path → what it runs through; raises without an autoencoder
     real, reference = _real_and_reference(data_dir, split, n, seed)
     embed = checkpoint_embed(sampler)
+    rendered = " rendered onto the event clock," if sampler.renders else ""
     return {path: EvaluationInputs(real, sampler.reconstruct(real, path), reference, embed,
                                    f"{checkpoint}'s reconstructions of the real movements through the {path} "
-                                   f"path ({what}), with their real lengths and conditions")
+                                   f"path ({what}),{rendered} with their real conditions",
+                                   copies=sampler.reconstruct(real, path, render=False))
             for path, what in described.items()}

@@ -89,7 +89,7 @@ QUICK = Budget(disc=300, pred=500, encoder=60)  # smoke tests only: not comparab
 def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet | None = None,
              embed: Embed | None = None,
              seed: int = 0, repeats: int = 3, budget: Budget = FULL, workers: int | None = None,
-             log=lambda s: None, paired: bool = False) -> SuiteResult:
+             log=lambda s: None, paired: TrajectorySet | None = None) -> SuiteResult:
     """Every metric of ``fake`` against ``real``.
 
     reference: other real trajectories (e.g. the training users'): trains the
@@ -98,8 +98,9 @@ def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet 
         checkpoint's frozen encoder); without it, the Context-FID encoder's.
     workers: processes for the post-hoc classifiers and predictors (default: one per CPU
         core, at most 4); each runs one thread, as these small networks run best.
-    paired: ``fake`` holds one copy of each real trajectory, in order (reconstructions): also
-        the paired errors ``recon_mse`` and ``recon_px_median``.
+    paired: one copy of each real trajectory, in order, with its length (an autoencoder's
+        reconstructions; ``fake`` may hold them rendered): the paired errors ``recon_mse`` and
+        ``recon_px_median``.
     """
     workers = workers or min(4, free_cores())
     res = SuiteResult()
@@ -116,8 +117,8 @@ def evaluate(real: TrajectorySet, fake: TrajectorySet, reference: TrajectorySet 
         timed("condition", lambda: _condition(res, fake))
     if real.paths is not None and fake.paths is not None:
         timed("kinematics", lambda: _kinematics(res, real, fake, reference, seed))
-    if paired:
-        timed("paired", lambda: _paired(res, real, fake))
+    if paired is not None:
+        timed("paired", lambda: _paired(res, real, paired))
     return res
 
 

@@ -8,7 +8,14 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..data.features import NormalizationParams, condition_to_distance, distance_to_condition, features_to_paths
+from ..data.clock import EventClock
+from ..data.features import (
+    NormalizationParams,
+    condition_to_distance,
+    distance_to_condition,
+    features_to_paths,
+    paths_to_features,
+)
 from ..data.sets import TrajectorySet
 from ..models.base import has_reconstruction
 from ..models.checkpoint import CheckpointError, build_model, is_complete, load_checkpoint
@@ -17,24 +24,39 @@ from ..utils.threads import inference_threads, using_threads
 
 
 class TrajectorySampler:
-    """Any family's model with the data scaling it was trained on: generation in pixels."""
+    """Any family's model with the data scaling it was trained on: generation in pixels.
+
+    With an event clock (recorded in checkpoints trained since it was added, see data/clock.py) and
+    ``render`` on, the paths of a family that decodes continuous values are rendered as the logger
+    would record them (whole px and ms, on its clock) and ``X`` is recomputed from them, so both
+    describe the same movement. Families that draw whole pixels and milliseconds themselves
+    (``integer_paths``: ar_mdn, procedural) are left as drawn.
+    """
 
     def __init__(self, model: nn.Module, params: NormalizationParams, condition_quantiles, batch: int = 4096,
-                 family: str = "?", threads: int | None = None):
+                 family: str = "?", threads: int | None = None, clock: EventClock | None = None,
+                 render: bool = True):
         self.model, self.params, self.batch, self.family = model.eval(), params, batch, family
         self.threads = threads or inference_threads()
         self.condition_quantiles = np.asarray(condition_quantiles, np.float64)
+        self.clock, self.render = clock, render
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path) -> TrajectorySampler:
+    def from_checkpoint(cls, path: str | Path, render: bool = True) -> TrajectorySampler:
         ckpt = load_checkpoint(path)
         if not is_complete(ckpt):
             done = ", ".join(ckpt.get("trainer_state", {}).get("done", [])) or "none"
             raise CheckpointError(f"{path} is not a finished model (phases done: {done}); use the run's final.pt, "
                                   "or resume training")
         data = ckpt["data"]
+        clock = EventClock.from_dict(data["event_clock"]) if "event_clock" in data else None
         return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
-                   data["condition_quantiles"], family=ckpt["family"])
+                   data["condition_quantiles"], family=ckpt["family"], clock=clock, render=render)
+
+    @property
+    def renders(self) -> bool:
+        """Whether generated paths are rendered onto the event clock (see the class docstring)."""
+        return self.render and self.clock is not None and not getattr(self.model, "integer_paths", False)
 
     @property
     def distance_range(self) -> tuple[float, float]:
@@ -90,15 +112,19 @@ class TrajectorySampler:
                 kw = {} if targets is None else {"targets": torch.as_tensor(targets[s : s + self.batch])}
                 x, L = self.model.generate(len(c), c, rng=gen, **kw)
                 xs.append(x.numpy()), ls.append(L.numpy())
-        return self._in_pixels(np.concatenate(xs), np.concatenate(ls), C, "generated")
+        return self._in_pixels(np.concatenate(xs), np.concatenate(ls), C, "generated", rng)
 
-    def _in_pixels(self, X: np.ndarray, L: np.ndarray, C: np.ndarray, name: str) -> TrajectorySet:
+    def _in_pixels(self, X: np.ndarray, L: np.ndarray, C: np.ndarray, name: str,
+                   rng: np.random.Generator, render: bool | None = None) -> TrajectorySet:
         """Model features X (n, T, F) with lengths and conditions (n,) → a set with pixel paths and the
-        requested distances, rebuilt exactly as from real features."""
+        requested distances, rebuilt exactly as from real features (and rendered: see :attr:`renders`)."""
         X, L = X.astype(np.float32), L.astype(np.int64)
         paths = features_to_paths(X, C, L, self.params)
         if getattr(self.model, "integer_paths", False):  # drawn on whole px and ms: undo float32's last bits
             paths = [np.round(p) for p in paths]
+        elif self.renders and render is not False:
+            paths = self.clock.render(paths, X.shape[1], rng)
+            X, _, L = paths_to_features(paths, X.shape[1], self.params)
         return TrajectorySet(X, L, C, paths, condition_to_distance(C, self.params), name=name)
 
     def _autoencoder(self) -> nn.Module:
@@ -112,8 +138,12 @@ class TrajectorySampler:
         """The model's reconstruction paths (name → what it runs through); ValueError without an autoencoder."""
         return dict(self._autoencoder().reconstruction_paths)
 
-    def reconstruct(self, real: TrajectorySet, path: str) -> TrajectorySet:
-        """The model's copies of real movements through ``path``, with their lengths and conditions, in pixels."""
+    def reconstruct(self, real: TrajectorySet, path: str, render: bool | None = None) -> TrajectorySet:
+        """The model's copies of real movements through ``path``, with their conditions, in pixels.
+
+        Rendered onto the event clock like generations (``render``: None follows the sampler) their
+        lengths may differ from the real ones; not rendered, they keep the real lengths.
+        """
         model = self._autoencoder()
         if real.C is None:
             raise ValueError("reconstructions keep the real conditions: the real set has none")
@@ -121,7 +151,8 @@ class TrajectorySampler:
         with using_threads(self.threads):
             X, L = model.reconstruct(torch.as_tensor(real.X), torch.as_tensor(real.L),
                                      torch.as_tensor(C).reshape(-1, 1), path=path)
-        return self._in_pixels(X.numpy(), L.numpy(), C, f"reconstructed ({path})")
+        rng = np.random.default_rng(0)  # the rendering's clock draws: the same copies every time
+        return self._in_pixels(X.numpy(), L.numpy(), C, f"reconstructed ({path})", rng, render)
 
     def _checked_targets(self, n: int, targets) -> tuple[np.ndarray, np.ndarray]:
         """Validated end points (n, 2) float64 and their distances (n,)."""
@@ -162,7 +193,10 @@ class TrajectorySampler:
             xy = p[:, 1:] + start  # integer steps kept as drawn (no rotation, no scaling)
         else:
             p = self._orientable(dist, seed)
-            xy = self._oriented(p, target) + start
+            xy = self._oriented(p, target)
+            if self.renders:  # back onto whole pixels after the rotation
+                xy = np.round(xy)
+            xy += start
         xy[-1] = end  # remove sub-pixel rounding from the end point
         return np.column_stack([p[:, 0], xy])
 
@@ -189,6 +223,6 @@ class TrajectorySampler:
                            "(is it trained?)")
 
 
-def load(path: str | Path) -> TrajectorySampler:
-    """Load a finished checkpoint for sampling (``trajsynth.load``)."""
-    return TrajectorySampler.from_checkpoint(path)
+def load(path: str | Path, render: bool = True) -> TrajectorySampler:
+    """Load a finished checkpoint for sampling (``trajsynth.load``); ``render``: see :class:`TrajectorySampler`."""
+    return TrajectorySampler.from_checkpoint(path, render)

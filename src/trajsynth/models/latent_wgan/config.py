@@ -39,6 +39,8 @@ class LatentWGANArch:
     critic_type: str = "mlp"
     critic_hidden_dims: list[int] = field(default_factory=lambda: [256, 256, 256])
     condition_embed_dim: int = 64
+    # > 0: a stochastic decoder, with this many noise dimensions per step (blocks/step_noise.py); 0: deterministic
+    decoder_noise_dim: int = 0
     arch_version: int = ARCH_VERSION
 
     def __post_init__(self) -> None:
@@ -58,6 +60,8 @@ class LatentWGANArch:
                 raise ConfigError(f"{name} must all be >= 1, got {getattr(self, name)}")
         if self.arch_version != ARCH_VERSION:
             raise ConfigError(f"arch_version {self.arch_version} is not supported (this build: {ARCH_VERSION})")
+        if self.decoder_noise_dim < 0:
+            raise ConfigError(f"decoder_noise_dim must be >= 0, got {self.decoder_noise_dim}")
         if self.latent_dim < 2:
             raise ConfigError(f"latent_dim must be >= 2, got {self.latent_dim}")
 
@@ -70,6 +74,7 @@ class LatentWGANTrain(TrainConfig):
     lambda_latent: float = 0.5
     lambda_length: float = 0.1
     lambda_condition: float = 0.1
+    lambda_kl: float = 0.05  # the stochastic decoder's KL(posterior ‖ prior) per step (decoder_noise_dim > 0)
     stage1_iterations: int = 15000
     stage1_threshold: float = 0.05
     # The direct path (encoder → decoder) passes the threshold long before the bottleneck is

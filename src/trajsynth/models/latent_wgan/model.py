@@ -19,11 +19,12 @@ from ...blocks.masks import length_mask
 from ...blocks.mlp import SummaryHead, build_critic, build_generator
 from ...blocks.pooling import LatentPooler
 from ...blocks.rnn import RecurrentProjection
+from ...blocks.step_noise import StepNoise
 from ...losses.reconstruction import masked_mse, moment_matching
 from ...losses.wgan import critic_loss, generator_loss, gradient_penalty
 from .config import LatentWGANArch, LatentWGANTrain
 
-AUTOENCODER_PARTS = ("encoder", "pooler", "expander", "decoder", "length_head", "condition_head")
+AUTOENCODER_PARTS = ("encoder", "pooler", "expander", "decoder", "length_head", "condition_head", "step_noise")
 
 
 class LatentWGAN(nn.Module):
@@ -40,6 +41,9 @@ class LatentWGAN(nn.Module):
                                            cfg.feature_dim)
         self.length_head = SummaryHead(cfg.summary_dim, cfg.max_seq_len)  # logits of length 1..T
         self.condition_head = SummaryHead(cfg.summary_dim, cfg.condition_dim)
+        # the stochastic decoder (decoder_noise_dim > 0): per-step noise on the expanded latents, see blocks/step_noise
+        self.step_noise = (StepNoise(cfg.feature_dim, cfg.latent_dim, cfg.decoder_noise_dim)
+                           if cfg.decoder_noise_dim > 0 else nn.Identity())
         gan_kw = dict(condition_dim=cfg.condition_dim, embed_dim=cfg.condition_embed_dim)
         self.generator = build_generator(cfg.generator_type, noise_dim=cfg.noise_dim, summary_dim=cfg.summary_dim,
                                          hidden_dims=cfg.generator_hidden_dims, **gan_kw)
@@ -95,15 +99,21 @@ class LatentWGAN(nn.Module):
         h = self.encoder(x)  # (B, T, latent)
         z = self.pooler(h, lengths)  # (B, S)
         h_recon = self.expander(z, T, lengths)  # (B, T, latent)
-        x_direct, x_recon = self.decoder(torch.cat([h, h_recon])).chunk(2)  # one decoder call for both paths
-        losses = {
+        losses = {}
+        h_in = h_recon
+        if self.stochastic:  # the decoder reads the expanded latents plus each real step's residual draw
+            h_in, losses["kl"] = self.step_noise.posterior(x, h_recon, mask.float())
+        x_direct, x_recon = self.decoder(torch.cat([h, h_in])).chunk(2)  # one decoder call for both paths
+        losses.update({
             "direct": masked_mse(x_direct, x, mask),
             "recon": masked_mse(x_recon, x, mask),
             "latent": masked_mse(h_recon, h, mask),
             "length": F.cross_entropy(self.length_head(z), (lengths - 1).clamp(0, cfg.max_seq_len - 1)),
-        }
+        })
         total = losses["direct"] + w.lambda_recon * losses["recon"] + w.lambda_latent * losses["latent"]
         total = total + w.lambda_length * losses["length"]
+        if self.stochastic:
+            total = total + w.lambda_kl * losses["kl"]
         if condition is not None:
             losses["condition"] = F.mse_loss(self.condition_head(z), condition)
             total = total + w.lambda_condition * losses["condition"]
@@ -164,11 +174,20 @@ class LatentWGAN(nn.Module):
         probs = torch.softmax(self.length_head(z), dim=-1)  # (B, T)
         return torch.multinomial(probs, 1, generator=rng).squeeze(1) + 1  # (B,)
 
-    def decode(self, z: torch.Tensor, seq_len: int | torch.Tensor) -> torch.Tensor:
-        """Summary z (B, S) → features (B, T, F), zero past each length."""
+    @property
+    def stochastic(self) -> bool:
+        """Whether the decoder draws per-step noise (arch ``decoder_noise_dim`` > 0)."""
+        return isinstance(self.step_noise, StepNoise)
+
+    def decode(self, z: torch.Tensor, seq_len: int | torch.Tensor, rng: torch.Generator | None = None
+               ) -> torch.Tensor:
+        """Summary z (B, S) → features (B, T, F), zero past each length (a stochastic decoder draws from ``rng``)."""
         lengths = seq_len if torch.is_tensor(seq_len) else torch.full((z.size(0),), int(seq_len), device=z.device)
         T = int(lengths.max())
-        x = self.decoder(self.expander(z, T, lengths))  # (B, T, F)
+        h = self.expander(z, T, lengths)  # (B, T, latent)
+        if self.stochastic:
+            h = self.step_noise.prior(h, rng)
+        x = self.decoder(h)  # (B, T, F)
         return x * length_mask(lengths, T).unsqueeze(-1)
 
     @torch.no_grad()
@@ -181,9 +200,10 @@ class LatentWGAN(nn.Module):
         noise = torch.randn(n, self.cfg.noise_dim, device=conditions.device, generator=rng)
         z = self.generator(noise, conditions)  # (n, S)
         lengths = self.sample_lengths(z, rng) if seq_len is None else torch.full((n,), int(seq_len))
-        return self.decode_bucketed(z, lengths.to(z.device)), lengths
+        return self.decode_bucketed(z, lengths.to(z.device), rng=rng), lengths
 
-    def decode_bucketed(self, z: torch.Tensor, lengths: torch.Tensor, chunk: int = 256) -> torch.Tensor:
+    def decode_bucketed(self, z: torch.Tensor, lengths: torch.Tensor, chunk: int = 256,
+                        rng: torch.Generator | None = None) -> torch.Tensor:
         """Decode in chunks of similar length, each only as long as its longest member.
 
         Recurrent decoding costs time per step, so a batch padded to its single
@@ -194,7 +214,7 @@ class LatentWGAN(nn.Module):
         order = torch.argsort(lengths)
         for s in range(0, len(z), chunk):
             idx = order[s : s + chunk]
-            x = self.decode(z[idx], lengths[idx])  # (b, T_chunk, F)
+            x = self.decode(z[idx], lengths[idx], rng)  # (b, T_chunk, F)
             out[idx, : x.size(1)] = x
         return out
 
@@ -219,22 +239,24 @@ class LatentWGAN(nn.Module):
                              f"{', '.join(self.reconstruction_paths)}")
         was_training = self.training
         self.eval()  # dropout-free today, but a copy must never depend on the mode it was called in
+        rng = torch.Generator().manual_seed(0)  # a stochastic decoder's draws: the same copies every call
         try:
             out = torch.zeros_like(x)  # (N, T, F)
             order = torch.argsort(lengths, stable=True)
             for s in range(0, len(x), chunk):
                 idx = order[s : s + chunk]
                 L = lengths[idx]
-                out[idx, : int(L.max())] = self._reconstruct_chunk(x[idx, : int(L.max())], L, path)
+                out[idx, : int(L.max())] = self._reconstruct_chunk(x[idx, : int(L.max())], L, path, rng)
         finally:
             self.train(was_training)
         return out, lengths
 
-    def _reconstruct_chunk(self, x: torch.Tensor, lengths: torch.Tensor, path: str) -> torch.Tensor:
-        """x (b, T', F) → its copy (b, T', F), zero past each length."""
+    def _reconstruct_chunk(self, x: torch.Tensor, lengths: torch.Tensor, path: str,
+                           rng: torch.Generator) -> torch.Tensor:
+        """x (b, T', F) → its copy (b, T', F), zero past each length (the bottleneck draws noise as generation does)."""
         h = self.encoder(x)  # (b, T', latent)
         if path == "bottleneck":
-            return self.decode(self.pooler(h, lengths), lengths)
+            return self.decode(self.pooler(h, lengths), lengths, rng)
         return self.decoder(h) * length_mask(lengths, x.size(1)).unsqueeze(-1)
 
     @torch.no_grad()

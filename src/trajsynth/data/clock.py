@@ -1,0 +1,131 @@
+"""The logger's event clock, and rendering of continuous paths onto it (whole pixels, whole milliseconds).
+
+A browser or desktop logger does not sample the cursor at arbitrary times. It reports a move on its
+own frame clock (SapiMouse: mostly 16 / 17 ms, a minority of movements at 8 / 9 ms, i.e. 120 Hz
+screens), in whole pixels and whole milliseconds, and only when the pixel under the cursor has
+changed: a slow cursor yields longer intervals, a still one none at all. A model that decodes smooth
+mean trajectories with continuous intervals (the two-stage model) misses all of that, and a
+classifier sees it within a few steps.
+
+:class:`EventClock` is fitted on the training paths: each movement's frame interval is the median of
+its motion intervals; movements are grouped by it (one group per clock rate), and each group keeps
+the histogram of its short intervals (the frames; long ones come from still cursors, which rendering
+reproduces by itself). :meth:`EventClock.render` then logs a continuous path as such a logger would:
+it draws one clock group per movement and frame ticks from it, reads the path at each tick, rounds to
+whole pixels, and keeps a tick only if the pixel changed (plus the small fraction of still reports
+the data has). The first point, the first event (the cursor's first report after the release) and
+the press (the last point) keep their generated times and positions, rounded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+MIN_GROUP_SHARE = 0.01  # clock groups rarer than this are merged into the nearest common one
+RATE_TOLERANCE = 2  # ms: movement medians this close belong to one clock rate
+FRAME_FACTOR = 1.5  # intervals up to this multiple of a movement's median are frames, longer ones pauses
+
+
+@dataclass(frozen=True)
+class EventClock:
+    """Clock groups of the training movements: their shares and frame-interval histograms (1 … K ms)."""
+
+    group_ms: np.ndarray  # (G,) median frame interval of each group, ms
+    group_p: np.ndarray  # (G,) share of movements on each clock
+    tick_p: np.ndarray  # (G, K) probability of a frame interval of 1 … K ms, per group
+    still_p: float  # share of motion events that report an unchanged position
+
+    @classmethod
+    def fit(cls, paths: list[np.ndarray]) -> EventClock:
+        """Fit on real paths (each (n, 3): t_ms, x_px, y_px); movements of fewer than 4 points are skipped."""
+        med, frames, still, motion = [], [], 0, 0
+        for p in paths:
+            if len(p) < 4:
+                continue
+            dt = np.diff(np.round(p[:, 0]))[1:-1]  # (n-3,) motion intervals: first report → last move
+            moved = np.any(np.diff(np.round(p[:, 1:]), axis=0)[1:-1] != 0, axis=1)
+            m = float(np.median(dt))
+            med.append(m), frames.append(dt[(dt >= 1) & (dt <= FRAME_FACTOR * m)])
+            still, motion = still + int((~moved).sum()), motion + len(moved)
+        if not med:
+            raise ValueError("an event clock needs movements of at least 4 points; none were given")
+        return cls._from_groups(np.round(med).astype(int), frames, still / max(motion, 1))
+
+    @classmethod
+    def _from_groups(cls, med: np.ndarray, frames: list[np.ndarray], still_p: float) -> EventClock:
+        keys, counts = np.unique(med, return_counts=True)
+        common = _rates(keys[counts >= MIN_GROUP_SHARE * len(med)], counts[counts >= MIN_GROUP_SHARE * len(med)])
+        if len(common) == 0:
+            common = keys[[np.argmax(counts)]]
+        # nearest common clock for every movement (rare medians come from short or irregular movements)
+        group = np.abs(med[:, None] - common[None, :]).argmin(axis=1)  # (N,)
+        K = max(1, int(max((f.max() for f in frames if len(f)), default=1)))
+        tick = np.zeros((len(common), K))
+        for g, f in zip(group, frames, strict=True):
+            np.add.at(tick[g], f.astype(int) - 1, 1.0)
+        for g in range(len(common)):  # a group without short intervals ticks at its own median
+            if tick[g].sum() == 0:
+                tick[g, min(int(common[g]), K) - 1] = 1.0
+        share = np.bincount(group, minlength=len(common)).astype(float)
+        return cls(common.astype(float), share / share.sum(), tick / tick.sum(1, keepdims=True), float(still_p))
+
+    def to_dict(self) -> dict:
+        return {"group_ms": self.group_ms.tolist(), "group_p": self.group_p.tolist(),
+                "tick_p": self.tick_p.tolist(), "still_p": self.still_p}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> EventClock:
+        return cls(np.asarray(d["group_ms"], float), np.asarray(d["group_p"], float),
+                   np.asarray(d["tick_p"], float), float(d["still_p"]))
+
+    def render(self, paths: list[np.ndarray], max_len: int, rng: np.random.Generator) -> list[np.ndarray]:
+        """Each continuous path (n, 3) as the logger would record it: (m, 3) whole ms and px, m ≤ max_len."""
+        return [self._render_one(np.asarray(p, np.float64), max_len, rng) for p in paths]
+
+    def _ticks(self, t0: float, t1: float, rng: np.random.Generator) -> np.ndarray:
+        """Frame times after t0 up to the first at or past t1, on one clock group drawn for this movement."""
+        g = rng.choice(len(self.group_p), p=self.group_p)
+        n = int((t1 - t0) / max(self.group_ms[g] * 0.5, 1.0)) + 2  # enough frames: none shorter than half
+        dt = rng.choice(self.tick_p.shape[1], size=n, p=self.tick_p[g]) + 1  # (n,) ms
+        while dt.sum() < t1 - t0:  # a drawn tick table may hold frames shorter than half the median
+            dt = np.concatenate([dt, dt])
+        t = t0 + np.cumsum(dt)
+        return t[: int(np.searchsorted(t, t1)) + 1]
+
+    def _render_one(self, p: np.ndarray, max_len: int, rng: np.random.Generator) -> np.ndarray:
+        if len(p) < 4:  # nothing between the first report and the press
+            return np.round(p)
+        t_start = round(p[1, 0])  # the first report
+        t_end = max(round(p[-2, 0]), t_start)  # the last move
+        ticks = np.concatenate([[t_start], self._ticks(t_start, t_end, rng)])  # (k,) whole ms; the last ≥ t_end
+        xy = np.round(np.column_stack([np.interp(ticks, p[1:-1, 0], p[1:-1, c]) for c in (1, 2)]))  # (k, 2)
+        moved = np.any(np.diff(xy, axis=0) != 0, axis=1)
+        keep = np.concatenate([[True], moved | (rng.random(len(moved)) < self.still_p)])
+        body = np.column_stack([ticks, xy])[keep]  # (m, 3)
+        first, press = np.round(p[0]), np.round(p[-1])
+        press[0] = max(press[0], body[-1, 0])
+        out = np.vstack([first, body, press])
+        return _thinned(out, max_len)
+
+
+def _rates(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
+    """Sorted median intervals merged into clock rates: medians within RATE_TOLERANCE ms of the run's first
+    are one clock (a 60 Hz movement's median is 16 or 17 ms); each rate is named by its most common median."""
+    rates, run = [], []
+    for k, c in zip(keys, counts, strict=True):
+        if run and k - run[0][0] > RATE_TOLERANCE:
+            rates.append(max(run, key=lambda kc: kc[1])[0]), run.clear()
+        run.append((k, c))
+    if run:
+        rates.append(max(run, key=lambda kc: kc[1])[0])
+    return np.asarray(rates, int)
+
+
+def _thinned(p: np.ndarray, max_len: int) -> np.ndarray:
+    """At most max_len points: interior events dropped evenly (rare: a slow movement on a fast clock)."""
+    if len(p) <= max_len:
+        return p
+    keep = np.unique(np.round(np.linspace(0, len(p) - 1, max_len)).astype(int))
+    return p[keep]

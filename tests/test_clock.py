@@ -1,0 +1,126 @@
+"""The event clock: fitting a logger's frame clock, and rendering continuous paths onto it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from trajsynth.data.clock import EventClock
+
+
+def logged(n_frames: int, frame_ms: tuple[int, ...], rng: np.random.Generator, speed: float = 2.0) -> np.ndarray:
+    """A movement as a logger on frames of ``frame_ms`` records it: release, first report, moves, press."""
+    dt = rng.choice(frame_ms, size=n_frames)
+    t = 150 + np.concatenate([[0], np.cumsum(dt)])  # (n_frames + 1,) first report at 150 ms
+    x = np.round(speed * (t - 150))
+    body = np.column_stack([t, x, np.zeros_like(x)])
+    return np.vstack([[0, 0, 0], body, [t[-1] + 60, x[-1], 0]]).astype(float)
+
+
+@pytest.fixture
+def clock() -> EventClock:
+    rng = np.random.default_rng(0)
+    paths = [logged(20, (16, 17), rng) for _ in range(90)] + [logged(40, (8,), rng) for _ in range(10)]
+    return EventClock.fit(paths)
+
+
+def test_fit_finds_each_clock_and_its_share(clock):
+    assert clock.group_ms.tolist() in ([8.0, 16.0], [8.0, 17.0])  # 16 and 17-ms medians are one 60 Hz clock
+    assert np.allclose(clock.group_p, [0.1, 0.9])
+    sixty = clock.tick_p[1]
+    assert set(np.flatnonzero(sixty) + 1) == {16, 17} and clock.tick_p[0, 7] == 1.0
+    assert clock.still_p == 0.0  # every report in these movements moved
+
+
+def test_round_trip_through_a_dict(clock):
+    again = EventClock.from_dict(clock.to_dict())
+    assert np.array_equal(again.tick_p, clock.tick_p) and again.still_p == clock.still_p
+
+
+def test_render_logs_whole_ms_and_px_on_the_clock(clock):
+    smooth = np.column_stack([np.linspace(0, 700, 50), np.linspace(0, 301.3, 50) ** 1.01, np.linspace(0, -40.6, 50)])
+    smooth[1:, 0] += 100.4  # a first report 100.4 ms after the release
+    out = clock.render([smooth] * 20, max_len=100, rng=np.random.default_rng(1))
+    for p in out:
+        assert np.array_equal(p, np.round(p)) and np.all(np.diff(p[:, 0]) >= 0)
+        assert np.array_equal(p[0], [0, 0, 0]) and p[1, 0] == round(smooth[1, 0])
+        assert np.array_equal(p[-1, 1:], np.round(smooth[-1, 1:]))
+        frames = np.diff(p[1:-1, 0])
+        # every interval is a run of frames: a sum of 8-ms ticks, or of 16 / 17-ms ticks
+        assert np.all(frames % 8 == 0) or np.all(_sums_of(frames, (16, 17)))
+        assert np.all(np.any(np.diff(p[1:-1, 1:], axis=0) != 0, axis=1))  # reports only where the pixel changed
+    assert len({len(p) for p in out}) > 1  # the clock is drawn per movement
+
+
+def _sums_of(v: np.ndarray, ticks: tuple[int, int]) -> np.ndarray:
+    a, b = ticks
+    return np.array([any((x - a * k) % b == 0 and x - a * k >= 0 for k in range(int(x // a) + 1)) for x in v])
+
+
+def test_render_drops_reports_where_the_cursor_rests(clock):
+    t = np.linspace(0, 1000, 100)
+    x = np.where(t < 500, t * 0.5, 250.0)  # moves for 500 ms, then rests for 500 ms
+    p = np.column_stack([t, x, np.zeros_like(t)])
+    out = clock.render([p], max_len=200, rng=np.random.default_rng(2))[0]
+    assert out[-2, 0] <= 520 and out[-1, 0] == 1000  # no reports while still; the press keeps its time
+
+
+def test_render_is_seeded_and_respects_max_len(clock):
+    p = np.column_stack([np.linspace(0, 3000, 400), np.linspace(0, 2000, 400), np.zeros(400)])
+    a = clock.render([p], 30, np.random.default_rng(5))[0]
+    b = clock.render([p], 30, np.random.default_rng(5))[0]
+    assert np.array_equal(a, b) and len(a) == 30
+    assert np.array_equal(a[0], [0, 0, 0]) and np.array_equal(a[-1], np.round(p[-1]))
+
+
+def test_fit_needs_movements():
+    with pytest.raises(ValueError, match="at least 4 points"):
+        EventClock.fit([np.zeros((2, 3))])
+
+
+# --------------------------------------------------------------------------- the sampler renders
+
+
+@pytest.fixture(scope="module")
+def latent_ckpt(model_data_dir, tmp_path_factory):
+    from trajsynth.data.train_data import load_train_data
+    from trajsynth.models.registry import run_config
+    from trajsynth.training.loop import Trainer
+
+    data = load_train_data(model_data_dir)
+    cfg = run_config("latent_wgan", "tiny", max_seq_len=data.train.max_len, stage1_threshold=0.0)
+    run = tmp_path_factory.mktemp("latent_render")
+    return Trainer(cfg, data, run, tensorboard=False, progress=False, log_lines=False).train()
+
+
+def test_a_continuous_family_comes_out_rendered(latent_ckpt):
+    import trajsynth
+    from trajsynth.data.features import paths_to_features
+
+    s = trajsynth.load(latent_ckpt)
+    assert s.renders and s.clock is not None
+    g = s.generate(40, seed=3)
+    assert all(np.array_equal(p, np.round(p)) for p in g.paths)
+    X, _, L = paths_to_features(g.paths, g.X.shape[1], s.params)
+    assert np.array_equal(L, g.L) and np.allclose(X, g.X)  # X and the paths describe the same movements
+    h = s.generate(40, seed=3)
+    assert all(np.array_equal(a, b) for a, b in zip(g.paths, h.paths, strict=True))  # seeded, clock included
+    plain = trajsynth.load(latent_ckpt, render=False)
+    assert not plain.renders
+    assert not all(np.array_equal(p, np.round(p)) for p in plain.generate(40, seed=3).paths)
+    p = s.path((10, 20), (300, -50), seed=1)
+    assert np.array_equal(p[:, 1:], np.round(p[:, 1:])) and np.array_equal(p[-1, 1:], [300, -50])
+
+
+def test_a_checkpoint_without_a_clock_is_not_rendered(latent_ckpt, tmp_path):
+    import torch
+
+    import trajsynth
+    from trajsynth.models.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(latent_ckpt)
+    del ckpt["data"]["event_clock"]  # as written before the clock was recorded
+    torch.save(ckpt, tmp_path / "old.pt")
+    s = trajsynth.load(tmp_path / "old.pt")
+    assert s.clock is None and not s.renders
+    assert len(s.generate(5, seed=0)) == 5
