@@ -149,6 +149,8 @@ class ARMDNModel(nn.Module):
         # component groups: target frame, previous step's frame, screen frame (see mixture)
         self.groups = (K - cfg.heading_components - cfg.screen_components, cfg.heading_components,
                        cfg.screen_components)
+        self.register_buffer("component_group", torch.tensor([g for g, k in enumerate(self.groups) for _ in range(k)]),
+                             persistent=False)  # (K,) the group of each component
         self.dt_embed = nn.Embedding(self.n_dt + 1, E)  # the last index: no previous step
         n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + (PLAN_DIM + 1 if cfg.use_plan else 0) + E
         self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
@@ -252,12 +254,7 @@ class ARMDNModel(nn.Module):
         screen frame (a sensor and a hand move along the screen's axes more often than a rotated model
         can). The means are offsets from the momentum step (:meth:`momentum`).
         """
-        K = self.cfg.n_components
-        x = self.mix_head(torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1))
-        grid_logits = self.grid_out(x) if self.grid_out is not None else None
-        logit, mu, log_sigma, rho = self.mix_out(x).split([K, 2 * K, 2 * K, K], -1)  # (..., 6K)
-        mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
-        log_sigma, rho = log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
+        grid_logits, (logit, mu, log_sigma, rho) = self._heads_in_frames(h, dt_cls, dt_ms)
         parts, start = [], 0
         for k, frame in zip(self.groups, self._frames(s), strict=True):
             group = (mu[..., start : start + k, :], log_sigma[..., start : start + k, :], rho[..., start : start + k])
@@ -268,6 +265,17 @@ class ARMDNModel(nn.Module):
         base = self.momentum(s["prev"], s["prev_dt"], dt_ms, scale)  # (..., 2) target frame
         mu = mu + from_frame(base, s["dir_cos"], s["dir_sin"]).float()[..., None, :]
         return grid_logits, (logit, mu, log_sigma, rho)
+
+    def _heads_in_frames(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor
+                         ) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
+        """:meth:`step_heads` before the rotation: each component's mean (without the momentum step),
+        log σ and ρ in its own group's frame."""
+        K = self.cfg.n_components
+        x = self.mix_head(torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1))
+        grid_logits = self.grid_out(x) if self.grid_out is not None else None
+        logit, mu, log_sigma, rho = self.mix_out(x).split([K, 2 * K, 2 * K, K], -1)  # (..., 6K)
+        mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
+        return grid_logits, (logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho))
 
     def grid_class(self, step: torch.Tensor) -> torch.Tensor:
         """Integer steps (..., 2) px → their small-step class, or n_grid ("larger") outside the grid."""
@@ -350,7 +358,7 @@ class ARMDNModel(nn.Module):
         X[..., :2] = np.where(valid[..., None], pos, 0.0)
         return torch.from_numpy(X), torch.from_numpy(L)
 
-    @torch.no_grad()
+    @torch.inference_mode()
     def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
                      targets: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Padded integer paths P (n, T, 3) (t_ms, x, y; the last point repeated), lengths L (n,), and per movement:
@@ -406,12 +414,20 @@ class ARMDNModel(nn.Module):
         live, h = torch.arange(n), torch.zeros(self.cfg.num_layers, n, self.cfg.hidden_dim)
         for k in range(T - 1):
             P[:, k + 1] = P[:, k]  # finished rows keep their last point
-            a = {key: v[live] for key, v in s.items()}  # the rows still going
-            out, h_live = self.rnn(self.inp(self.step_inputs(self._at_step(a, k)))[:, None], h[:, live])
-            h[:, live] = h_live
+            every = len(live) == n  # nothing to select while every row is still going (one path(): always)
+            a = dict(s) if every else {key: v[live] for key, v in s.items()}  # the rows still going
+            out, h_live = self.rnn(self.inp(self.step_inputs(self._at_step(a, k)))[:, None],
+                                   h if every else h[:, live])
+            if every:
+                h = h_live
+            else:
+                h[:, live] = h_live
             pressing = self._one_step(out[:, 0], a, k, T, live, P, L, info, rng)
             for key in ("prev", "prev_dt", "prev_cls", "t", "pos", "arrived"):
-                s[key][live] = a[key]
+                if every:
+                    s[key] = a[key]
+                else:
+                    s[key][live] = a[key]
             live = live[~pressing]
             if len(live) == 0:
                 P[:, k + 2:] = P[:, k + 1 : k + 2]
@@ -469,27 +485,40 @@ class ARMDNModel(nn.Module):
         ``redraw`` (moves after the first) never stay on their pixel: a logger reports no such event."""
         dt_cls, dt = interval
         scale = self.scale(s["rem"], s["prev"], s["D"])
-        grid_logits, params = self.step_heads(h, dt_cls, dt, s, scale)
-        draw = lambda: self._capped(self._sample_mixture(params, scale[:, None], rng))  # noqa: E731
+        grid_logits, params = self._heads_in_frames(h, dt_cls, dt)
+        base = from_frame(self.momentum(s["prev"], s["prev_dt"], dt, scale), s["dir_cos"], s["dir_sin"])  # (n, 2)
+        frames = self._frame_table(s)
+
+        def draw(rows: torch.Tensor) -> torch.Tensor:  # steps (len(rows), 2) of these rows
+            take = lambda v: v[rows]  # noqa: E731
+            return self._capped(self._sample_mixture(tuple(map(take, params)), tuple(map(take, frames)), base[rows],
+                                                     scale[rows, None], rng))
+
         if grid_logits is None:
-            return pos + self._redrawn(draw, lambda st: redraw & (st == 0).all(-1))
+            rows = torch.arange(len(pos))
+            return pos + self._redrawn(draw, lambda st, r: redraw[r] & (st == 0).all(-1), rows)
         logits = grid_logits.double() / self.cfg.temperature
         zero = self.n_grid // 2  # the class of (0, 0)
         logits[:, zero] = torch.where(redraw, -math.inf, logits[:, zero])
         cls = categorical(logits, rng)
-        small = cls < self.n_grid
-        larger = self._redrawn(draw, lambda st: ~small & (st.abs() <= self.cfg.grid_radius).all(-1))
-        return pos + torch.where(small[:, None], self.grid[cls.clamp_max(self.n_grid - 1)], larger)
+        step = self.grid[cls.clamp_max(self.n_grid - 1)]  # (n, 2) the small steps
+        larger = torch.nonzero(cls == self.n_grid)[:, 0]  # rows whose step lies outside the grid: drawn
+        if len(larger):
+            step[larger] = self._redrawn(draw, lambda st, r: (st.abs() <= self.cfg.grid_radius).all(-1), larger)
+        return pos + step
 
     @staticmethod
-    def _redrawn(draw, bad) -> torch.Tensor:
-        """Steps (n, 2) from ``draw()``, drawn again (up to MOVE_TRIES times) where ``bad(steps)`` holds."""
-        step = draw()
+    def _redrawn(draw, bad, rows: torch.Tensor) -> torch.Tensor:
+        """Steps (len(rows), 2) from ``draw(rows)``, drawn again (up to MOVE_TRIES times) where
+        ``bad(steps, rows)`` holds: only those rows, so a large batch does not redraw everything for a few."""
+        step = draw(rows)
+        todo = torch.nonzero(bad(step, rows))[:, 0]  # positions in ``rows``
         for _ in range(MOVE_TRIES - 1):
-            todo = bad(step)
-            if not bool(todo.any()):
+            if len(todo) == 0:
                 break
-            step = torch.where(todo[:, None], draw(), step)
+            again = draw(rows[todo])
+            step[todo] = again
+            todo = todo[bad(again, rows[todo])]
         return step
 
     def _capped(self, step: torch.Tensor) -> torch.Tensor:
@@ -498,10 +527,23 @@ class ARMDNModel(nn.Module):
         length = step.norm(dim=-1, keepdim=True)
         return (step * (self.step_cap_px / length.clamp_min(1e-9)).clamp_max(1.0)).round()
 
-    def _sample_mixture(self, params: tuple[torch.Tensor, ...], scale: torch.Tensor, rng: torch.Generator | None
-                        ) -> torch.Tensor:
-        """One step (n, 2) px float64 per row of mixture parameters (of y = step / scale (n, 1)), at the
-        configured temperature."""
+    def _frame_table(self, s: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (n, K) float64 of each component's frame (its group's: :meth:`_frames`)."""
+        (tc, ts), (hc, hs), _ = self._frames(s)
+        one, zero = torch.ones_like(tc), torch.zeros_like(tc)
+        cos = torch.stack([tc, hc, one], -1).double()  # (n, 3) one column per group
+        sin = torch.stack([ts, hs, zero], -1).double()
+        return cos[:, self.component_group], sin[:, self.component_group]
+
+    def _sample_mixture(self, params: tuple[torch.Tensor, ...], frames: tuple[torch.Tensor, torch.Tensor],
+                        base: torch.Tensor, scale: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+        """One step (n, 2) px float64 per row of mixture parameters in the components' own frames (of
+        y = step / scale (n, 1)), at the configured temperature.
+
+        The draw is made in the chosen component's frame and then rotated, which gives the same
+        distribution as rotating the covariance first (:func:`rotate_components`, used for the
+        likelihood) for a fraction of the work; ``base`` (n, 2) is the screen-frame momentum step.
+        """
         logit, mu, log_sigma, rho = params
         n = len(logit)
         comp = categorical(logit / self.cfg.temperature, rng)[:, None]  # (n, 1)
@@ -509,4 +551,6 @@ class ARMDNModel(nn.Module):
         r = rho.gather(1, comp)[:, 0].double()
         e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
         z = torch.stack([e[:, 0], r * e[:, 0] + torch.sqrt(1 - r * r) * e[:, 1]], -1)
-        return (mu + sigma * math.sqrt(self.cfg.sigma_temperature) * z) * scale
+        y = mu + sigma * math.sqrt(self.cfg.sigma_temperature) * z  # (n, 2) in the component's frame
+        cos, sin = (f.gather(1, comp)[:, 0] for f in frames)
+        return (from_frame(y, cos, sin) + base) * scale
