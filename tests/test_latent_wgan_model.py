@@ -144,3 +144,31 @@ def test_stochastic_decoder_draws_per_step_noise():
                        plain.decode(z, lengths, torch.Generator().manual_seed(3)))
     with pytest.raises(ConfigError, match="decoder_noise_dim must be >= 0"):
         LatentWGANArch(decoder_noise_dim=-1)
+
+
+def test_directed_model_conditions_on_the_direction():
+    from trajsynth.models.latent_wgan.model import end_directions
+
+    m = tiny(directed=True).eval()
+    assert m.directed and m.condition_head.net[-1].out_features == 3  # distance, cos, sin
+    x, c, L = batch()
+    d = end_directions(x, L)  # (B, 2) unit vectors
+    assert torch.allclose(d.norm(dim=-1), torch.ones(len(x)), atol=1e-5)
+    # the feature's end point, undone: its angle is the movement's direction
+    end = x[torch.arange(len(x)), L - 1, :2].double()
+    want = torch.atan2(torch.tan(end[:, 1] * torch.pi / 2), torch.tan(end[:, 0] * torch.pi / 2))
+    assert torch.allclose(torch.atan2(d[:, 1], d[:, 0]).double(), want, atol=1e-4)
+    _, losses = m.forward_autoencoder(x, L, c)  # the condition head reads distance and direction
+    assert torch.isfinite(losses["condition"])
+    with pytest.raises(RuntimeError, match="never trained"):
+        m.generate(3, c[:3])  # no directions to draw from yet
+    m.set_directions(x, L)
+    assert m.angle_hist.sum() == len(x)
+    X, lengths = m.generate(3, c[:3], rng=torch.Generator().manual_seed(0))
+    assert X.shape == (3, T, 8) and lengths.min() >= 1
+    ends = torch.tensor([[100.0, 0.0], [0.0, -50.0], [-3.0, 4.0]])
+    a = m.generate(3, c[:3], rng=torch.Generator().manual_seed(0), targets=ends)[0]
+    b = m.generate(3, c[:3], rng=torch.Generator().manual_seed(0), targets=-ends)[0]
+    assert not torch.equal(a, b)  # the direction changes what is generated
+    with pytest.raises(ValueError, match="directed model"):
+        tiny().eval().generate(3, c[:3], targets=ends)

@@ -182,3 +182,21 @@ def test_stage1_stops_at_convergence_only_after_min_iterations(data_dir, tmp_pat
     tr.train(until="stage1")
     assert "stage1" not in tr.state["converged_at"]
     assert run_config("latent_wgan").train.stage1_min_iterations == 6000
+
+
+def test_directed_model_trains_and_goes_where_asked(data_dir, tmp_path):
+    data = load_train_data(data_dir)
+    final = Trainer(tiny_cfg(directed=True), data, tmp_path, tensorboard=False, progress=False).train()
+    s = trajsynth.load(final)
+    assert s.directed and s.model.angle_hist.sum() == len(data.train)
+    ends = np.array([[200.0, 0.0], [0.0, 150.0], [-120.0, -90.0]])
+    g = s.generate(3, seed=0, targets=ends)
+    assert np.allclose(g.distance_px, np.hypot(ends[:, 0], ends[:, 1]))
+    assert len(s.generate(4, distance_px=300, seed=1)) == 4  # no end point: a direction drawn like the data's
+    for start, end in (((0, 0), (400, 0)), ((500, 500), (100, 200))):
+        p = s.path(start, end, seed=1)
+        assert np.allclose(p[0, 1:], start) and np.array_equal(p[-1, 1:], end)
+    plain = trajsynth.load(Trainer(tiny_cfg(), data, tmp_path / "plain", tensorboard=False, progress=False).train())
+    assert not plain.directed  # distance-only models are unchanged
+    with pytest.raises(ValueError, match="targets need a model that generates for a direction"):
+        plain.generate(3, targets=ends)

@@ -173,10 +173,10 @@ class TrajectorySampler:
 
         A directed model (:attr:`directed`, e.g. ar_mdn) generates it for this direction and end
         point, and only the last point moves by the sub-pixel rounding of ``end − start``. Any other
-        model generates for the distance |end − start|, and the path is rotated and uniformly scaled
-        about its start so that its last point lands on ``end`` (the scale factor is the ratio of
-        requested to generated end distance, close to 1 for a faithful model). Times are kept as
-        generated.
+        model generates for the distance |end − start| (a directed two-stage model also for its
+        direction), and the path is rotated and uniformly scaled about its start so that its last point
+        lands on ``end`` (the scale factor is the ratio of requested to generated end distance, close to
+        1 for a faithful model; the rotation is small for a directed one). Times are kept as generated.
         """
         start, end = check_point("start", start), check_point("end", end)
         target = end - start
@@ -188,11 +188,11 @@ class TrajectorySampler:
         if not lo <= dist <= hi:
             raise ValueError(f"start and end are {dist:g} px apart, outside the model's trained range "
                              f"[{lo:g}, {hi:g}] px")
-        if self.directed:  # drawn for this direction: it ends on the pixel nearest end − start
+        if self.directed and getattr(self.model, "integer_paths", False):  # ends on the pixel nearest end − start
             p = self.generate(1, seed=seed, targets=target[None]).paths[0]
             xy = p[:, 1:] + start  # integer steps kept as drawn (no rotation, no scaling)
-        else:
-            p = self._orientable(dist, seed)
+        else:  # drawn for the distance (and the direction, if directed), then brought onto end exactly
+            p = self._orientable(dist, seed, target if self.directed else None)
             xy = self._oriented(p, target)
             if self.renders:  # back onto whole pixels after the rotation
                 xy = np.round(xy)
@@ -209,14 +209,19 @@ class TrajectorySampler:
         R = scale * np.array([[np.cos(rot), -np.sin(rot)], [np.sin(rot), np.cos(rot)]])
         return p[:, 1:] @ R.T
 
-    def _orientable(self, dist: float, seed: int | None, tries: int = 8) -> np.ndarray:
+    def _orientable(self, dist: float, seed: int | None, target: np.ndarray | None = None, tries: int = 8
+                    ) -> np.ndarray:
         """A path for ``dist`` whose end differs from its start (else it has no direction to rotate).
 
         A faithful model almost never returns one that ends where it started; a poorly trained one
         may, and then the next seeds are tried.
         """
         for k in range(tries):
-            p = self.sample(1, dist, seed if seed is None or k == 0 else seed + 7919 * k)[0]
+            s = seed if seed is None or k == 0 else seed + 7919 * k
+            if target is None:
+                p = self.sample(1, dist, s)[0]
+            else:  # a directed model: drawn toward the end point, so the rotation only corrects its error
+                p = self.generate(1, seed=s, targets=target[None]).paths[0]
             if np.hypot(*p[-1, 1:]) > 0:
                 return p
         raise RuntimeError(f"all {tries} generated trajectories end at their start; the model cannot be oriented "

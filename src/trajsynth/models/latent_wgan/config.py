@@ -41,6 +41,9 @@ class LatentWGANArch:
     condition_embed_dim: int = 64
     # > 0: a stochastic decoder, with this many noise dimensions per step (blocks/step_noise.py); 0: deterministic
     decoder_noise_dim: int = 0
+    # True: the condition is the distance and the movement's direction (cos, sin of its end point's angle), so a
+    # movement is generated for an actual end point; False: the distance only (condition_dim values)
+    directed: bool = False
     arch_version: int = ARCH_VERSION
 
     def __post_init__(self) -> None:

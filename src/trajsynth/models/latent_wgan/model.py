@@ -10,6 +10,8 @@ Generation: noise + condition → generator → z → length head → expander �
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -24,13 +26,29 @@ from ...losses.reconstruction import masked_mse, moment_matching
 from ...losses.wgan import critic_loss, generator_loss, gradient_penalty
 from .config import LatentWGANArch, LatentWGANTrain
 
+ANGLE_BINS = 72  # the training directions' histogram of a directed model (5° bins)
 AUTOENCODER_PARTS = ("encoder", "pooler", "expander", "decoder", "length_head", "condition_head", "step_noise")
+
+
+def end_directions(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+    """cos, sin (B, 2) of the direction from each movement's start to its end, read off its features x (B, T, F).
+
+    dx, dy are (2/π)·atan(v / D) of the displacement v with one positive D per movement (data/features.py), so
+    tan(π/2 · feature) is v / D and keeps its direction.
+    """
+    end = x[torch.arange(len(x)), (lengths - 1).clamp_min(0), :2].double()  # (B, 2) scaled end point
+    v = torch.tan(end.clamp(-1 + 1e-6, 1 - 1e-6) * (math.pi / 2))
+    norm = v.norm(dim=-1, keepdim=True)
+    along_x = torch.tensor([1.0, 0.0], dtype=v.dtype)  # a movement that ends at its start: any direction
+    return torch.where(norm > 0, v / norm.clamp_min(1e-12), along_x).to(x.dtype)
 
 
 class LatentWGAN(nn.Module):
     def __init__(self, cfg: LatentWGANArch):
         super().__init__()
         self.cfg = cfg
+        self.directed = cfg.directed  # read by the sampler: generate(..., targets=) and path() for an end point
+        n_cond = cfg.condition_dim + (2 if cfg.directed else 0)  # what the heads and the GAN see
         self.encoder = RecurrentProjection(cfg.feature_dim, cfg.encoder_hidden_dim, cfg.encoder_num_layers,
                                            cfg.latent_dim)
         self.pooler = LatentPooler(cfg.latent_dim, cfg.summary_dim, cfg.pool_type)
@@ -40,15 +58,44 @@ class LatentWGAN(nn.Module):
         self.decoder = RecurrentProjection(cfg.latent_dim, cfg.decoder_hidden_dim, cfg.decoder_num_layers,
                                            cfg.feature_dim)
         self.length_head = SummaryHead(cfg.summary_dim, cfg.max_seq_len)  # logits of length 1..T
-        self.condition_head = SummaryHead(cfg.summary_dim, cfg.condition_dim)
+        self.condition_head = SummaryHead(cfg.summary_dim, n_cond)
         # the stochastic decoder (decoder_noise_dim > 0): per-step noise on the expanded latents, see blocks/step_noise
         self.step_noise = (StepNoise(cfg.feature_dim, cfg.latent_dim, cfg.decoder_noise_dim)
                            if cfg.decoder_noise_dim > 0 else nn.Identity())
-        gan_kw = dict(condition_dim=cfg.condition_dim, embed_dim=cfg.condition_embed_dim)
+        gan_kw = dict(condition_dim=n_cond, embed_dim=cfg.condition_embed_dim)
+        if cfg.directed:  # counts over [-π, π): directions drawn for movements generated without an end point
+            self.register_buffer("angle_hist", torch.zeros(ANGLE_BINS, dtype=torch.float64))
         self.generator = build_generator(cfg.generator_type, noise_dim=cfg.noise_dim, summary_dim=cfg.summary_dim,
                                          hidden_dims=cfg.generator_hidden_dims, **gan_kw)
         self.critic = build_critic(cfg.critic_type, summary_dim=cfg.summary_dim,
                                    hidden_dims=cfg.critic_hidden_dims, **gan_kw)
+
+    # ----- conditions -------------------------------------------------------
+    def full_condition(self, condition: torch.Tensor, x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
+        """The data's condition (B, condition_dim) with, for a directed model, each movement's direction (B, 2)."""
+        if not self.directed:
+            return condition
+        return torch.cat([condition, end_directions(x, lengths)], -1)
+
+    def set_directions(self, x: torch.Tensor, lengths: torch.Tensor) -> None:
+        """Fill the direction histogram from the training movements (a directed model only)."""
+        d = end_directions(x, lengths).double()
+        angle = torch.atan2(d[:, 1], d[:, 0])  # (N,) in [-π, π]
+        b = ((angle + math.pi) / (2 * math.pi) * ANGLE_BINS).long().clamp(0, ANGLE_BINS - 1)
+        self.angle_hist.copy_(torch.bincount(b, minlength=ANGLE_BINS).double())
+
+    def _directions_for(self, n: int, targets: torch.Tensor | None, rng: torch.Generator | None) -> torch.Tensor:
+        """cos, sin (n, 2): of the end points ``targets`` (n, 2) px, else drawn from the training histogram."""
+        if targets is not None:
+            t = torch.as_tensor(targets, dtype=torch.float64).reshape(n, 2)
+            return (t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)).float()
+        if self.angle_hist.sum() <= 0:
+            raise RuntimeError("this directed model's direction histogram is empty: it was never trained")
+        cdf = (self.angle_hist.cumsum(0) / self.angle_hist.sum()).contiguous()
+        u = torch.rand(n, 2, generator=rng, dtype=torch.float64)
+        b = torch.searchsorted(cdf, u[:, 0].contiguous(), right=True).clamp_max(ANGLE_BINS - 1)
+        angle = -math.pi + (b + u[:, 1]) * (2 * math.pi / ANGLE_BINS)
+        return torch.stack([angle.cos(), angle.sin()], -1).float()
 
     # ----- parameter groups -------------------------------------------------
     def autoencoder_parameters(self):
@@ -95,6 +142,8 @@ class LatentWGAN(nn.Module):
                             w: LatentWGANTrain | None = None):
         """Returns (x_recon (B, T, F), losses dict with 'total' weighted by ``w``'s lambdas)."""
         cfg, T, w = self.cfg, x.size(1), w or LatentWGANTrain()
+        if condition is not None:
+            condition = self.full_condition(condition, x, lengths)
         mask = length_mask(lengths, T)  # (B, T)
         h = self.encoder(x)  # (B, T, latent)
         z = self.pooler(h, lengths)  # (B, S)
@@ -192,11 +241,17 @@ class LatentWGAN(nn.Module):
 
     @torch.no_grad()
     def generate(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
-                 seq_len: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+                 seq_len: int | None = None, targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """n trajectories → (x (n, max_seq_len, F) zero-padded, lengths (n,)).
 
-        Lengths come from the length head unless ``seq_len`` fixes them."""
+        Lengths come from the length head unless ``seq_len`` fixes them. A directed model goes toward
+        ``targets`` (n, 2) px when given, else in directions drawn like the training ones; targets for a
+        distance-only model are a ValueError."""
         conditions = conditions.reshape(n, -1)
+        if targets is not None and not self.directed:
+            raise ValueError("targets need a directed model (arch directed: true)")
+        if self.directed:
+            conditions = torch.cat([conditions, self._directions_for(n, targets, rng)], -1)
         noise = torch.randn(n, self.cfg.noise_dim, device=conditions.device, generator=rng)
         z = self.generator(noise, conditions)  # (n, S)
         lengths = self.sample_lengths(z, rng) if seq_len is None else torch.full((n,), int(seq_len))

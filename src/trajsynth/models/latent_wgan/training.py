@@ -16,7 +16,7 @@ from ...data.loading import LengthAwareBatchSampler, TrajectoryDataset
 from ...metrics.distribution import coverage_density, mmd_rbf
 from ...optim import build_scheduler, step_scheduler
 from ..base import FamilyTraining, Phase, guard_finite
-from .model import AUTOENCODER_PARTS
+from .model import AUTOENCODER_PARTS, end_directions
 from .scores import stage1_scores, stage2_disc
 
 GAN_PARTS = ("generator", "critic")
@@ -39,6 +39,8 @@ class LatentWGANTraining(FamilyTraining):
         self._z_cache: tuple[torch.Tensor, torch.Tensor] | None = None
         self._val_z_cache: torch.Tensor | None = None
         self._batches = None
+        if model.directed and float(model.angle_hist.sum()) == 0:  # a fresh directed model: its directions
+            model.set_directions(data.train.X, data.train.L)
 
     # ----- state -------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -166,7 +168,8 @@ class LatentWGANTraining(FamilyTraining):
     def real_summaries(self) -> tuple[torch.Tensor, torch.Tensor]:
         """Cached once: the encoder is frozen, so real summaries never change in stage 2."""
         if self._z_cache is None:
-            self._z_cache = (self.summaries(self.data.train), self.data.train.C)
+            ds = self.data.train
+            self._z_cache = (self.summaries(ds), self.model.full_condition(ds.C, ds.X, ds.L))
         return self._z_cache
 
     def _sample_idx(self) -> torch.Tensor:
@@ -228,7 +231,7 @@ class LatentWGANTraining(FamilyTraining):
         m.eval()
         if self._val_z_cache is None or len(self._val_z_cache) != n:  # frozen encoder: encode once
             self._val_z_cache = m.encode_all(ds.X[:n], ds.L[:n])
-        z_real, c = self._val_z_cache, ds.C[:n]
+        z_real, c = self._val_z_cache, m.full_condition(ds.C[:n], ds.X[:n], ds.L[:n])
         gen = torch.Generator().manual_seed(self.cfg.seed + 12345)  # eval draws never touch training RNG
         z_fake = m.generator(torch.randn(n, m.cfg.noise_dim, generator=gen), c)
         cond_err = float((m.condition_head(z_fake) - c).abs().mean())
@@ -248,5 +251,9 @@ class LatentWGANTraining(FamilyTraining):
     def _preview2(self, n: int) -> tuple:
         x, c, L = self._val_batch(n)
         self.model.eval()
-        x_fake, L_fake = self.model.generate(len(c), c, rng=torch.Generator().manual_seed(self.cfg.seed + 7))
+        gen = torch.Generator().manual_seed(self.cfg.seed + 7)
+        ends = None
+        if self.model.directed:  # toward the real movements' directions (any length: only the direction is used)
+            ends = end_directions(x, L)
+        x_fake, L_fake = self.model.generate(len(c), c, rng=gen, targets=ends)
         return x, x_fake, c, L, L_fake, "generated"
