@@ -47,9 +47,10 @@ async function loadModel() {
 }
 
 // ----- input -------------------------------------------------------------------------------------
-function canvasPoint(event) {
+function canvasPoint(event) {  // the click in canvas pixels: inside the border, scaled if CSS resized the canvas
   const r = canvas.getBoundingClientRect();
-  return [(event.clientX - r.left) * canvas.width / r.width, (event.clientY - r.top) * canvas.height / r.height];
+  const x = event.clientX - r.left - canvas.clientLeft, y = event.clientY - r.top - canvas.clientTop;
+  return [x * canvas.width / canvas.clientWidth, y * canvas.height / canvas.clientHeight];
 }
 
 canvas.addEventListener("click", (event) => {
