@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer
@@ -32,6 +34,22 @@ def test_bench_generate_prints_one_json_object(model_data_dir, tmp_path):
     bad = run_script("bench_generate.py", str(tmp_path / "text.pt"))
     assert bad.returncode == 1 and bad.stderr.strip() == f"error: {tmp_path / 'text.pt'} is not a trajsynth " \
         "checkpoint (not a PyTorch file)"
+
+
+def test_bench_serve_prints_one_json_object(model_data_dir, tmp_path):
+    pytest.importorskip("fastapi", reason="the serve extra (pip install 'trajsynth[serve]') is not installed")
+    data = load_train_data(model_data_dir)
+    ckpt = Trainer(run_config("procedural", "tiny", max_seq_len=data.train.max_len), data, tmp_path,
+                   tensorboard=False, progress=False, log_lines=False).train()
+    r = run_script("bench_serve.py", str(ckpt), "--json", "--seconds", "1.5", "--clients", "4", "--malformed", "20")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["family"] == "procedural" and out["clients"] == 4 and out["errors"] == 0
+    assert out["requests"] > 0 and out["requests_s"] > 0 and 0 < out["p50_ms"] <= out["p99_ms"]
+    bad = out["malformed"]
+    assert bad["sent"] == bad["answered_4xx"] == 20 and bad["still_answering"] is True
+    assert len(bad["by_kind"]) == 10 and all(set(by) <= {"400", "401", "413", "422"} for by in bad["by_kind"].values())
+    assert set(out["rss_mb"]) == {"start", "after_load", "after_malformed"}
 
 
 def test_realism_table_rows(tmp_path):

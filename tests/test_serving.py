@@ -48,6 +48,21 @@ def test_path_starts_and_ends_where_asked(sampler):
         assert p[0, 0] == 0 and np.all(np.diff(p[:, 0]) >= 0)
 
 
+def test_paths_batch_ends_where_asked_and_a_batch_of_one_is_path(sampler):
+    starts = np.array([[0, 0], [500, 500], [3.5, 7.25]])
+    ends = np.array([[400, 0], [100, 200], [-90, 60]])
+    P = sampler.paths(starts, ends, seed=3)
+    assert len(P) == 3
+    for p, s, e in zip(P, starts, ends, strict=True):
+        assert np.allclose(p[0, 1:], s) and np.array_equal(p[-1, 1:], e) and p[0, 0] == 0
+    assert all(np.array_equal(a, b) for a, b in zip(P, sampler.paths(starts, ends, seed=3), strict=True))
+    assert np.array_equal(sampler.paths(starts[1:2], ends[1:2], seed=9)[0], sampler.path(starts[1], ends[1], seed=9))
+    with pytest.raises(ValueError, match=r"^pair 1: start and end coincide at \(5, 5\)"):
+        sampler.paths([[0, 0], [5, 5]], [[100, 0], [5, 5]])
+    with pytest.raises(ValueError, match=r"^starts and ends must both have shape \(n, 2\) with n >= 1"):
+        sampler.paths([[0, 0]], [[100, 0], [5, 5]])
+
+
 def test_bad_requests_are_refused(sampler):
     with pytest.raises(ValueError, match="trained range"):
         sampler.sample(1, distance_px=1e7)

@@ -7,11 +7,11 @@ import os
 import sys
 
 from ..utils.threads import ENV
-from . import data_cmds, eval_cmds, model_cmds, tune_cmds
+from . import data_cmds, eval_cmds, model_cmds, serve_cmds, tune_cmds
 from .errors import EXPECTED, CliError, os_error_message, silence_stdout
 from .options import add_count
 
-COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds)
+COMMANDS = (data_cmds, model_cmds, eval_cmds, tune_cmds, serve_cmds)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -178,27 +178,63 @@ class TrajectorySampler:
         lands on ``end`` (the scale factor is the ratio of requested to generated end distance, close to
         1 for a faithful model; the rotation is small for a directed one). Times are kept as generated.
         """
+        start, end = self.checked_pair(start, end)
+        return self.paths(start[None], end[None], seed)[0]
+
+    def checked_pair(self, start, end, where: str = "") -> tuple[np.ndarray, np.ndarray]:
+        """``start`` and ``end`` as float64 (2,) arrays a path can join: finite, within the trained distance range.
+
+        Raises what :meth:`path` raises for them (``where`` prefixes the message of a distance out of range).
+        """
         start, end = check_point("start", start), check_point("end", end)
-        target = end - start
-        dist = float(np.hypot(*target))
+        dist = float(np.hypot(*(end - start)))
         lo, hi = self.distance_range
         if dist == 0:
-            raise ValueError(f"start and end coincide at ({start[0]:g}, {start[1]:g}): a path needs a distance "
-                             f"in [{lo:g}, {hi:g}] px")
+            raise ValueError(f"{where}start and end coincide at ({start[0]:g}, {start[1]:g}): a path needs a "
+                             f"distance in [{lo:g}, {hi:g}] px")
         if not lo <= dist <= hi:
-            raise ValueError(f"start and end are {dist:g} px apart, outside the model's trained range "
+            raise ValueError(f"{where}start and end are {dist:g} px apart, outside the model's trained range "
                              f"[{lo:g}, {hi:g}] px")
-        if self.directed and getattr(self.model, "integer_paths", False):  # ends on the pixel nearest end − start
-            p = self.generate(1, seed=seed, targets=target[None]).paths[0]
-            xy = p[:, 1:] + start  # integer steps kept as drawn (no rotation, no scaling)
-        else:  # drawn for the distance (and the direction, if directed), then brought onto end exactly
-            p = self._orientable(dist, seed, target if self.directed else None)
-            xy = self._oriented(p, target)
+        return start, end
+
+    def paths(self, starts, ends, seed: int | None = None) -> list[np.ndarray]:
+        """:meth:`path` for n (start, end) pairs in one batched model call (what a server under load wants).
+
+        ``starts`` and ``ends`` are (n, 2). Path i is what ``path(starts[i], ends[i])`` draws; with a
+        seed, the batch is reproducible and a batch of one equals ``path(start, end, seed)``.
+        """
+        starts, ends = self._checked_pairs(starts, ends)
+        targets = ends - starts  # (n, 2)
+        n = len(starts)
+        exact = self.directed and getattr(self.model, "integer_paths", False)
+        if exact:  # drawn for these directions: each ends on the pixel nearest its end − start
+            P = self.generate(n, seed=seed, targets=targets).paths
+            xys = [p[:, 1:] + s for p, s in zip(P, starts, strict=True)]  # integer steps kept as drawn
+        else:  # drawn for the distances (and directions, if directed), then brought onto the ends exactly
+            dist = np.hypot(targets[:, 0], targets[:, 1])
+            P = self.generate(n, seed=seed, targets=targets).paths if self.directed else \
+                self.generate(n, dist, seed).paths
+            P = [p if np.hypot(*p[-1, 1:]) > 0 else
+                 self._orientable(d, seed if seed is None else seed + i, t if self.directed else None)
+                 for i, (p, d, t) in enumerate(zip(P, dist, targets, strict=True))]
+            xys = [self._oriented(p, t) for p, t in zip(P, targets, strict=True)]
             if self.renders:  # back onto whole pixels after the rotation
-                xy = np.round(xy)
-            xy += start
-        xy[-1] = end  # remove sub-pixel rounding from the end point
-        return np.column_stack([p[:, 0], xy])
+                xys = [np.round(xy) for xy in xys]
+            xys = [xy + s for xy, s in zip(xys, starts, strict=True)]
+        out = []
+        for p, xy, e in zip(P, xys, ends, strict=True):
+            xy[-1] = e  # remove sub-pixel rounding from the end point
+            out.append(np.column_stack([p[:, 0], xy]))
+        return out
+
+    def _checked_pairs(self, starts, ends) -> tuple[np.ndarray, np.ndarray]:
+        """(n, 2) float64 starts and ends, every pair checked like :meth:`checked_pair`."""
+        S, E = check_numbers("starts", starts), check_numbers("ends", ends)
+        if S.ndim != 2 or S.shape[1:] != (2,) or E.shape != S.shape or len(S) == 0:
+            raise ValueError(f"starts and ends must both have shape (n, 2) with n >= 1, got {S.shape} and {E.shape}")
+        for i, (s, e) in enumerate(zip(S, E, strict=True)):
+            self.checked_pair(s, e, where="" if len(S) == 1 else f"pair {i}: ")
+        return S, E
 
     @staticmethod
     def _oriented(p: np.ndarray, target: np.ndarray) -> np.ndarray:
