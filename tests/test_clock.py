@@ -57,6 +57,14 @@ def _sums_of(v: np.ndarray, ticks: tuple[int, int]) -> np.ndarray:
     return np.array([any((x - a * k) % b == 0 and x - a * k >= 0 for k in range(int(x // a) + 1)) for x in v])
 
 
+def test_the_press_is_reported_where_the_cursor_rests(clock):
+    t = np.array([0.0, 90.0, 200.0, 300.0, 420.0])
+    p = np.column_stack([t, [0.0, 0.0, 80.0, 150.0, 160.6], [0.0, 0.0, 10.0, 20.0, 22.4]])  # still moving at the end
+    out = clock.render([p], max_len=100, rng=np.random.default_rng(4))[0]
+    assert np.array_equal(out[-1, 1:], [161, 22]) and np.array_equal(out[-2, 1:], out[-1, 1:])
+    assert out[-1, 0] == 420 and out[-2, 0] < 420
+
+
 def test_render_drops_reports_where_the_cursor_rests(clock):
     t = np.linspace(0, 1000, 100)
     x = np.where(t < 500, t * 0.5, 250.0)  # moves for 500 ms, then rests for 500 ms
@@ -124,3 +132,19 @@ def test_a_checkpoint_without_a_clock_is_not_rendered(latent_ckpt, tmp_path):
     s = trajsynth.load(tmp_path / "old.pt")
     assert s.clock is None and not s.renders
     assert len(s.generate(5, seed=0)) == 5
+
+
+def test_paths_from_increments_end_where_the_positions_end(latent_ckpt, tmp_path):
+    import torch
+
+    import trajsynth
+    from trajsynth.models.checkpoint import load_checkpoint
+
+    ckpt = load_checkpoint(latent_ckpt)
+    ckpt["arch"]["path_from"] = "increments"  # a decoding choice: the same weights load
+    torch.save(ckpt, tmp_path / "increments.pt")
+    by_steps, by_pos = trajsynth.load(tmp_path / "increments.pt"), trajsynth.load(latent_ckpt)
+    assert by_steps.model.path_from == "increments" and by_pos.model.path_from == "positions"
+    a, b = by_steps.generate(30, seed=4), by_pos.generate(30, seed=4)
+    assert all(np.array_equal(p[-1, 1:], q[-1, 1:]) for p, q in zip(a.paths, b.paths, strict=True))
+    assert not all(np.array_equal(p, q) for p, q in zip(a.paths, b.paths, strict=True))

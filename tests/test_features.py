@@ -276,3 +276,23 @@ def test_round_trip_holds_for_a_test_user_with_slower_sampling(tmp_path):
     s = load_split(out, "test")
     back = features_to_paths(s.X, s.C, s.L, load_params(out))
     assert max(np.abs(b[:, 0] - s.path(i)[:, 0]).max() for i, b in enumerate(back)) < TOL_MS
+
+
+# --------------------------------------------------------------------------- paths from increments
+
+
+def test_paths_from_increments_match_real_features_and_smooth_noisy_ones(synth_paths):
+    params = fitted(synth_paths, max_len=T)
+    X, C, L = paths_to_features(synth_paths, T, params)
+    exact = features_to_paths(X, C, L, params)
+    summed = features_to_paths(X, C, L, params, from_increments=True)
+    err = np.array([np.abs(a[:, 1:] - b[:, 1:]).max() for a, b in zip(exact, summed, strict=True)])
+    assert np.median(err) < 0.05 and all(np.allclose(a[-1], b[-1]) for a, b in zip(exact, summed, strict=True))
+    # a decoder's small position errors: jitter in every step of the position path, none in the summed one
+    noisy = X.copy()
+    noisy[..., :2] += np.random.default_rng(0).normal(0, 0.02, X[..., :2].shape).astype(np.float32)
+    jitter = lambda paths: np.median([np.abs(np.diff(p[:, 1:], 2, axis=0)).mean() for p in paths])  # noqa: E731
+    from_pos = features_to_paths(noisy, C, L, params)
+    from_steps = features_to_paths(noisy, C, L, params, from_increments=True)
+    assert jitter(from_steps) < 0.25 * jitter(from_pos)
+    assert all(np.allclose(a[-1], b[-1]) for a, b in zip(from_pos, from_steps, strict=True))  # same end points

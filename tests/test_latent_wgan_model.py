@@ -144,6 +144,8 @@ def test_stochastic_decoder_draws_per_step_noise():
                        plain.decode(z, lengths, torch.Generator().manual_seed(3)))
     with pytest.raises(ConfigError, match="decoder_noise_dim must be >= 0"):
         LatentWGANArch(decoder_noise_dim=-1)
+    with pytest.raises(ConfigError, match="path_from must be one of"):
+        LatentWGANArch(path_from="speeds")
 
 
 def test_directed_model_conditions_on_the_direction():

@@ -13,8 +13,9 @@ the histogram of its short intervals (the frames; long ones come from still curs
 reproduces by itself). :meth:`EventClock.render` then logs a continuous path as such a logger would:
 it draws one clock group per movement and frame ticks from it, reads the path at each tick, rounds to
 whole pixels, and keeps a tick only if the pixel changed (plus the small fraction of still reports
-the data has). The first point, the first event (the cursor's first report after the release) and
-the press (the last point) keep their generated times and positions, rounded.
+the data has). The first point and the first event (the cursor's first report after the release)
+keep their generated times and positions, rounded; the press (the last point) keeps its time and is
+reported where the cursor came to rest, on the movement's end point, as a real logger reports it.
 """
 
 from __future__ import annotations
@@ -100,12 +101,16 @@ class EventClock:
         t_start = round(p[1, 0])  # the first report
         t_end = max(round(p[-2, 0]), t_start)  # the last move
         ticks = np.concatenate([[t_start], self._ticks(t_start, t_end, rng)])  # (k,) whole ms; the last ≥ t_end
-        xy = np.round(np.column_stack([np.interp(ticks, p[1:-1, 0], p[1:-1, c]) for c in (1, 2)]))  # (k, 2)
+        # a press is reported where the cursor rests: the motion ends on the movement's end point by the
+        # last move's time, and the press follows there
+        motion = np.vstack([p[1:-2], [[p[-2, 0], p[-1, 1], p[-1, 2]]]])  # (n-2, 3)
+        xy = np.round(np.column_stack([np.interp(ticks, motion[:, 0], motion[:, c]) for c in (1, 2)]))  # (k, 2)
         moved = np.any(np.diff(xy, axis=0) != 0, axis=1)
         keep = np.concatenate([[True], moved | (rng.random(len(moved)) < self.still_p)])
         body = np.column_stack([ticks, xy])[keep]  # (m, 3)
         first, press = np.round(p[0]), np.round(p[-1])
         press[0] = max(press[0], body[-1, 0])
+        press[1:] = body[-1, 1:]  # where the last report left the cursor (the rounded end point)
         out = np.vstack([first, body, press])
         return _thinned(out, max_len)
 

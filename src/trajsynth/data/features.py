@@ -192,13 +192,13 @@ def paths_to_features(
 
 
 def features_to_paths(
-    X: np.ndarray, C: np.ndarray, L: np.ndarray, p: NormalizationParams
+    X: np.ndarray, C: np.ndarray, L: np.ndarray, p: NormalizationParams, from_increments: bool = False
 ) -> list[np.ndarray]:
     """Invert: features + condition → (n, 3) paths (t_ms, x_px, y_px) from (0, 0, 0).
 
     dx, dy are undone with the distance the condition encodes; times are the
     cumulative sum of dt; paths start at the first step. Speed, acceleration and heading are redundant for the
-    path and are not used.
+    path and are not used, unless ``from_increments`` (see :func:`_integrated`).
     """
     X = np.asarray(X, np.float64)
     D = condition_to_distance(np.asarray(C).reshape(-1), p)  # (N,)
@@ -207,5 +207,34 @@ def features_to_paths(
     xy -= xy[:, :1]  # exact zero start for generated features too (a no-op on real data)
     dt = _slog_inv((X[..., 7] + 1) / 2, p.dt_scale, p.dt_max)  # (N, T)
     dt[:, 0] = 0.0
+    L = np.asarray(L, int)
+    if from_increments:
+        xy = _integrated(X, xy, dt, L, p)
     t = np.cumsum(dt, axis=1)
-    return [np.column_stack([t[i, :n], xy[i, :n]]) for i, n in enumerate(np.asarray(L, int))]
+    return [np.column_stack([t[i, :n], xy[i, :n]]) for i, n in enumerate(L)]
+
+
+def _integrated(X: np.ndarray, xy: np.ndarray, dt: np.ndarray, L: np.ndarray, p: NormalizationParams) -> np.ndarray:
+    """Positions (N, T, 2) from the steps speed · dt along the heading, ending where the positions xy end.
+
+    For decoded (not real) features: a decoder's small errors in the start-relative positions become
+    jitter in every step, which a detector sees at once, while its speeds and headings are smooth.
+    The steps are summed, and the difference between their end and the decoded end point is spread
+    over the path in proportion to the distance travelled, so the movement still ends where decoded.
+    On real features both ways give the same path (up to the clipping of extreme speeds).
+    """
+    speed = np.maximum(_slog_inv((X[..., 2] + 1) / 2, p.speed_scale, p.speed_max), 0.0)  # (N, T) px/ms
+    heading = np.arctan2(X[..., 4], X[..., 5])  # (N, T)
+    step = (speed * dt)[..., None] * np.stack([np.cos(heading), np.sin(heading)], -1)  # (N, T, 2)
+    valid = np.arange(X.shape[1])[None, :] < L[:, None]
+    step[~valid] = 0.0
+    step[:, 0] = 0.0
+    walked = np.cumsum(step, axis=1)  # (N, T, 2)
+    travel = np.cumsum(np.hypot(step[..., 0], step[..., 1]), axis=1)  # (N, T)
+    rows = np.arange(len(L))
+    last = np.maximum(L - 1, 0)
+    total = travel[rows, last]  # (N,)
+    even = np.arange(X.shape[1])[None, :] / np.maximum(last, 1)[:, None]  # no travel: spread by index
+    w = np.where(total[:, None] > 0, travel / np.maximum(total, 1e-12)[:, None], np.minimum(even, 1.0))
+    drift = xy[rows, last] - walked[rows, last]  # (N, 2)
+    return walked + w[..., None] * drift[:, None, :]

@@ -119,7 +119,8 @@ class TrajectorySampler:
         """Model features X (n, T, F) with lengths and conditions (n,) → a set with pixel paths and the
         requested distances, rebuilt exactly as from real features (and rendered: see :attr:`renders`)."""
         X, L = X.astype(np.float32), L.astype(np.int64)
-        paths = features_to_paths(X, C, L, self.params)
+        increments = getattr(self.model, "path_from", "positions") == "increments"
+        paths = features_to_paths(X, C, L, self.params, from_increments=increments)
         if getattr(self.model, "integer_paths", False):  # drawn on whole px and ms: undo float32's last bits
             paths = [np.round(p) for p in paths]
         elif self.renders and render is not False:

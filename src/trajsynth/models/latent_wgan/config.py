@@ -16,6 +16,7 @@ from ...blocks.pooling import POOL_TYPES
 from ...config import ConfigError, TrainConfig
 
 ARCH_VERSION = 6
+PATH_SOURCES = ("positions", "increments")
 
 
 @dataclass
@@ -44,6 +45,10 @@ class LatentWGANArch:
     # True: the condition is the distance and the movement's direction (cos, sin of its end point's angle), so a
     # movement is generated for an actual end point; False: the distance only (condition_dim values)
     directed: bool = False
+    # how decoded features become a pixel path: "positions" (the start-relative dx, dy of each step, the exact
+    # inverse for real data) or "increments" (speed · dt along the heading, summed, ending on the decoded end
+    # point: see data/features.py _integrated); a decoding choice only, no weights depend on it
+    path_from: str = "positions"
     arch_version: int = ARCH_VERSION
 
     def __post_init__(self) -> None:
@@ -63,6 +68,8 @@ class LatentWGANArch:
                 raise ConfigError(f"{name} must all be >= 1, got {getattr(self, name)}")
         if self.arch_version != ARCH_VERSION:
             raise ConfigError(f"arch_version {self.arch_version} is not supported (this build: {ARCH_VERSION})")
+        if self.path_from not in PATH_SOURCES:
+            raise ConfigError(f"path_from must be one of {PATH_SOURCES}, got {self.path_from!r}")
         if self.decoder_noise_dim < 0:
             raise ConfigError(f"decoder_noise_dim must be >= 0, got {self.decoder_noise_dim}")
         if self.latent_dim < 2:

@@ -48,6 +48,7 @@ class LatentWGAN(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.directed = cfg.directed  # read by the sampler: generate(..., targets=) and path() for an end point
+        self.path_from = cfg.path_from  # read by the sampler: how features become a pixel path
         n_cond = cfg.condition_dim + (2 if cfg.directed else 0)  # what the heads and the GAN see
         self.encoder = RecurrentProjection(cfg.feature_dim, cfg.encoder_hidden_dim, cfg.encoder_num_layers,
                                            cfg.latent_dim)
