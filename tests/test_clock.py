@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -24,20 +26,33 @@ def clock() -> EventClock:
     return EventClock.fit(paths)
 
 
+@pytest.fixture
+def bare(clock) -> EventClock:
+    """The clock without the training waits (as recorded before they were): generated waits are kept."""
+    return dataclasses.replace(clock, lead_ms=None, press_ms=None)
+
+
 def test_fit_finds_each_clock_and_its_share(clock):
     assert clock.group_ms.tolist() in ([8.0, 16.0], [8.0, 17.0])  # 16 and 17-ms medians are one 60 Hz clock
     assert np.allclose(clock.group_p, [0.1, 0.9])
     sixty = clock.tick_p[1]
     assert set(np.flatnonzero(sixty) + 1) == {16, 17} and clock.tick_p[0, 7] == 1.0
     assert clock.still_p == 0.0  # every report in these movements moved
+    # each movement's waits: a still report at 150 ms, the first move one frame later, the press 60 ms after
+    assert np.all(clock.lead_ms[:, 0] == 150) and np.all(np.isin(clock.lead_ms[:, 1], [158, 166, 167]))
+    assert np.all(clock.press_ms == 60) and len(clock.press_ms) == 100
 
 
 def test_round_trip_through_a_dict(clock):
     again = EventClock.from_dict(clock.to_dict())
     assert np.array_equal(again.tick_p, clock.tick_p) and again.still_p == clock.still_p
+    assert np.array_equal(again.lead_ms, clock.lead_ms) and np.array_equal(again.press_ms, clock.press_ms)
+    old = {k: v for k, v in clock.to_dict().items() if k not in ("lead_ms", "press_ms")}
+    assert EventClock.from_dict(old).lead_ms is None  # a clock recorded before the waits were
 
 
-def test_render_logs_whole_ms_and_px_on_the_clock(clock):
+def test_render_logs_whole_ms_and_px_on_the_clock(bare):
+    clock = bare
     smooth = np.column_stack([np.linspace(0, 700, 50), np.linspace(0, 301.3, 50) ** 1.01, np.linspace(0, -40.6, 50)])
     smooth[1:, 0] += 100.4  # a first report 100.4 ms after the release
     out = clock.render([smooth] * 20, max_len=100, rng=np.random.default_rng(1))
@@ -57,28 +72,40 @@ def _sums_of(v: np.ndarray, ticks: tuple[int, int]) -> np.ndarray:
     return np.array([any((x - a * k) % b == 0 and x - a * k >= 0 for k in range(int(x // a) + 1)) for x in v])
 
 
-def test_the_press_is_reported_where_the_cursor_rests(clock):
+def test_render_draws_the_waits_of_training_movements(clock):
+    smooth = np.column_stack([np.linspace(0, 700, 50), np.linspace(0, 301.3, 50), np.linspace(0, -40.6, 50)])
+    smooth[1:, 0] += 100.4  # the decoder's own reaction time, replaced by a training movement's
+    for p in clock.render([smooth] * 10, max_len=100, rng=np.random.default_rng(1)):
+        assert np.array_equal(p[1], [150, 0, 0]) and p[2, 0] in (158, 166, 167)  # still report, then the motion
+        assert p[-1, 0] - p[-2, 0] == 60 and np.array_equal(p[-1, 1:], p[-2, 1:])  # the dwell before the press
+        assert p[-2, 0] - p[2, 0] >= 700 - 14.3 - 17  # the motion keeps its generated duration (to a frame)
+
+
+def test_the_press_is_reported_where_the_cursor_rests(bare):
+    clock = bare
     t = np.array([0.0, 90.0, 200.0, 300.0, 420.0])
     p = np.column_stack([t, [0.0, 0.0, 80.0, 150.0, 160.6], [0.0, 0.0, 10.0, 20.0, 22.4]])  # still moving at the end
     out = clock.render([p], max_len=100, rng=np.random.default_rng(4))[0]
     assert np.array_equal(out[-1, 1:], [161, 22]) and np.array_equal(out[-2, 1:], out[-1, 1:])
-    assert out[-1, 0] == 420 and out[-2, 0] < 420
+    assert 300 <= out[-2, 0] < 300 + 18 and out[-1, 0] == out[-2, 0] + 120  # last frame, then the generated dwell
 
 
-def test_render_drops_reports_where_the_cursor_rests(clock):
+def test_render_drops_reports_where_the_cursor_rests(bare):
+    clock = bare
     t = np.linspace(0, 1000, 100)
     x = np.where(t < 500, t * 0.5, 250.0)  # moves for 500 ms, then rests for 500 ms
     p = np.column_stack([t, x, np.zeros_like(t)])
     out = clock.render([p], max_len=200, rng=np.random.default_rng(2))[0]
-    assert out[-2, 0] <= 520 and out[-1, 0] == 1000  # no reports while still; the press keeps its time
+    assert out[-2, 0] <= 520 and out[-1, 0] == 1000  # no reports while still; the press comes when it came
 
 
-def test_render_is_seeded_and_respects_max_len(clock):
+def test_render_is_seeded_and_respects_max_len(bare):
+    clock = bare
     p = np.column_stack([np.linspace(0, 3000, 400), np.linspace(0, 2000, 400), np.zeros(400)])
     a = clock.render([p], 30, np.random.default_rng(5))[0]
     b = clock.render([p], 30, np.random.default_rng(5))[0]
     assert np.array_equal(a, b) and len(a) == 30
-    assert np.array_equal(a[0], [0, 0, 0]) and np.array_equal(a[-1], np.round(p[-1]))
+    assert np.array_equal(a[0], [0, 0, 0]) and np.array_equal(a[-1, 1:], np.round(p[-1, 1:]))
 
 
 def test_fit_needs_movements():

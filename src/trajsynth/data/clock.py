@@ -13,17 +13,20 @@ the histogram of its short intervals (the frames; long ones come from still curs
 reproduces by itself). :meth:`EventClock.render` then logs a continuous path as such a logger would:
 it draws one clock group per movement and frame ticks from it, reads the path at each tick, rounds to
 whole pixels, and keeps a tick only if the pixel changed (plus the small fraction of still reports
-the data has). The first point and the first event (the cursor's first report after the release)
-keep their generated times and positions, rounded; the press (the last point) keeps its time and is
-reported where the cursor came to rest, on the movement's end point, as a real logger reports it.
+the data has). The waits around the motion (the reaction after the release, with the still report
+a browser often sends first, and the dwell before the press) are drawn whole from one training
+movement, since a decoder regresses them to their mean; the press is reported where the cursor came
+to rest, on the movement's end point, as a real logger reports it.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
 import numpy as np
 
+MAX_WAITS = 4096  # training movements whose waits a clock keeps
 MIN_GROUP_SHARE = 0.01  # clock groups rarer than this are merged into the nearest common one
 RATE_TOLERANCE = 2  # ms: movement medians this close belong to one clock rate
 FRAME_FACTOR = 1.5  # intervals up to this multiple of a movement's median are frames, longer ones pauses
@@ -37,11 +40,17 @@ class EventClock:
     group_p: np.ndarray  # (G,) share of movements on each clock
     tick_p: np.ndarray  # (G, K) probability of a frame interval of 1 … K ms, per group
     still_p: float  # share of motion events that report an unchanged position
+    # the waits of training movements, drawn whole (None: the generated times are kept): per movement the time
+    # of a still report before the cursor first moves (-1: none) and of its first moving report (M, 2), and
+    # the wait before the press (M,)
+    lead_ms: np.ndarray | None = None
+    press_ms: np.ndarray | None = None
 
     @classmethod
     def fit(cls, paths: list[np.ndarray]) -> EventClock:
         """Fit on real paths (each (n, 3): t_ms, x_px, y_px); movements of fewer than 4 points are skipped."""
         med, frames, still, motion = [], [], 0, 0
+        waits = [_waits_of(np.round(p)) for p in paths if len(p) >= 4]
         for p in paths:
             if len(p) < 4:
                 continue
@@ -52,7 +61,10 @@ class EventClock:
             still, motion = still + int((~moved).sum()), motion + len(moved)
         if not med:
             raise ValueError("an event clock needs movements of at least 4 points; none were given")
-        return cls._from_groups(np.round(med).astype(int), frames, still / max(motion, 1))
+        clock = cls._from_groups(np.round(med).astype(int), frames, still / max(motion, 1))
+        keep = np.random.default_rng(0).permutation(len(waits))[:MAX_WAITS]  # a bounded sample for checkpoints
+        w = np.asarray(waits, float)[np.sort(keep)]  # (M, 3)
+        return dataclasses.replace(clock, lead_ms=w[:, :2], press_ms=w[:, 2])
 
     @classmethod
     def _from_groups(cls, med: np.ndarray, frames: list[np.ndarray], still_p: float) -> EventClock:
@@ -73,13 +85,17 @@ class EventClock:
         return cls(common.astype(float), share / share.sum(), tick / tick.sum(1, keepdims=True), float(still_p))
 
     def to_dict(self) -> dict:
-        return {"group_ms": self.group_ms.tolist(), "group_p": self.group_p.tolist(),
-                "tick_p": self.tick_p.tolist(), "still_p": self.still_p}
+        d = {"group_ms": self.group_ms.tolist(), "group_p": self.group_p.tolist(),
+             "tick_p": self.tick_p.tolist(), "still_p": self.still_p}
+        if self.lead_ms is not None:
+            d.update(lead_ms=self.lead_ms.tolist(), press_ms=self.press_ms.tolist())
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> EventClock:
+        waits = {k: np.asarray(d[k], float) for k in ("lead_ms", "press_ms") if k in d}  # older clocks: none
         return cls(np.asarray(d["group_ms"], float), np.asarray(d["group_p"], float),
-                   np.asarray(d["tick_p"], float), float(d["still_p"]))
+                   np.asarray(d["tick_p"], float), float(d["still_p"]), **waits)
 
     def render(self, paths: list[np.ndarray], max_len: int, rng: np.random.Generator) -> list[np.ndarray]:
         """Each continuous path (n, 3) as the logger would record it: (m, 3) whole ms and px, m ≤ max_len."""
@@ -98,21 +114,44 @@ class EventClock:
     def _render_one(self, p: np.ndarray, max_len: int, rng: np.random.Generator) -> np.ndarray:
         if len(p) < 4:  # nothing between the first report and the press
             return np.round(p)
-        t_start = round(p[1, 0])  # the first report
-        t_end = max(round(p[-2, 0]), t_start)  # the last move
-        ticks = np.concatenate([[t_start], self._ticks(t_start, t_end, rng)])  # (k,) whole ms; the last ≥ t_end
-        # a press is reported where the cursor rests: the motion ends on the movement's end point by the
-        # last move's time, and the press follows there
+        lead, t_start, press_wait = self._waits(p, rng)
+        # the motion keeps its generated timing from the first report on; a press is reported where the cursor
+        # rests, so the motion ends on the movement's end point by the last move's time
         motion = np.vstack([p[1:-2], [[p[-2, 0], p[-1, 1], p[-1, 2]]]])  # (n-2, 3)
+        motion[:, 0] += t_start - p[1, 0]
+        t_end = max(round(motion[-1, 0]), t_start)  # the last move
+        ticks = np.concatenate([[t_start], self._ticks(t_start, t_end, rng)])  # (k,) whole ms; the last ≥ t_end
         xy = np.round(np.column_stack([np.interp(ticks, motion[:, 0], motion[:, c]) for c in (1, 2)]))  # (k, 2)
         moved = np.any(np.diff(xy, axis=0) != 0, axis=1)
         keep = np.concatenate([[True], moved | (rng.random(len(moved)) < self.still_p)])
         body = np.column_stack([ticks, xy])[keep]  # (m, 3)
-        first, press = np.round(p[0]), np.round(p[-1])
-        press[0] = max(press[0], body[-1, 0])
-        press[1:] = body[-1, 1:]  # where the last report left the cursor (the rounded end point)
-        out = np.vstack([first, body, press])
+        # the press: after the motion's end (a cursor resting before it yields no reports) and the dwell, where
+        # the last report left the cursor
+        press = np.array([max(t_end, body[-1, 0]) + press_wait, *body[-1, 1:]])
+        out = np.vstack([np.round(p[:1]), lead, body, press])
         return _thinned(out, max_len)
+
+    def _waits(self, p: np.ndarray, rng: np.random.Generator) -> tuple[np.ndarray, int, float]:
+        """Still reports (m, 3) before the motion, the motion's first report time and the wait before the press.
+
+        Drawn whole from one training movement where the clock holds them: a decoder regresses these waits
+        (the reaction after the release, the dwell before the press) to their mean, while people's spread widely.
+        """
+        if self.lead_ms is None:
+            return np.zeros((0, 3)), round(p[1, 0]), max(round(p[-1, 0] - p[-2, 0]), 0)
+        k = int(rng.integers(len(self.press_ms)))
+        t_still, t_start = self.lead_ms[k]
+        lead = np.array([[t_still, 0.0, 0.0]]) if 0 <= t_still < t_start else np.zeros((0, 3))
+        return lead, int(t_start), float(self.press_ms[k])
+
+
+def _waits_of(p: np.ndarray) -> tuple[float, float, float]:
+    """A real path's waits: (time of a still report before its first move or -1, time of the first moving
+    report, wait before the press)."""
+    moved = np.flatnonzero(np.any(np.diff(p[:, 1:], axis=0) != 0, axis=1))  # steps that moved
+    j = int(moved[0]) if len(moved) else len(p) - 2  # step j goes from point j to j + 1
+    t_still = float(p[1, 0]) if j >= 1 else -1.0
+    return t_still, float(p[j + 1, 0]) if j >= 1 else float(p[1, 0]), float(p[-1, 0] - p[-2, 0])
 
 
 def _rates(keys: np.ndarray, counts: np.ndarray) -> np.ndarray:
