@@ -29,7 +29,9 @@ import numpy as np
 MAX_WAITS = 4096  # training movements whose waits a clock keeps
 MIN_GROUP_SHARE = 0.01  # clock groups rarer than this are merged into the nearest common one
 RATE_TOLERANCE = 2  # ms: movement medians this close belong to one clock rate
-FRAME_FACTOR = 1.5  # intervals up to this multiple of a movement's median are frames, longer ones pauses
+FRAME_FACTOR = 1.5
+GRID_CORE_MS = 2  # frames within this of the most common interval set a clock's period and jitter (not the
+# stragglers: a half frame or a late one)  # intervals up to this multiple of a movement's median are frames, longer ones pauses
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,29 @@ class EventClock:
         return [self._render_one(np.asarray(p, np.float64), max_len, rng) for p in paths]
 
     def _ticks(self, t0: float, t1: float, rng: np.random.Generator) -> np.ndarray:
-        """Frame times after t0 up to the first at or past t1, on one clock group drawn for this movement."""
+        """Frame times after t0 up to the first at or past t1, on one clock group drawn for this movement.
+
+        Frames keep to a grid of the group's mean interval (a 60 Hz screen: 16.67 ms, so whole-ms intervals
+        run 17, 17, 16, …) with a jitter that does not add up: a late frame is followed by a short interval,
+        as in the logs, which independent intervals would not reproduce. The jitter's size matches the
+        spread of the group's frame intervals.
+        """
         g = rng.choice(len(self.group_p), p=self.group_p)
-        n = int((t1 - t0) / max(self.group_ms[g] * 0.5, 1.0)) + 2  # enough frames: none shorter than half
-        dt = rng.choice(self.tick_p.shape[1], size=n, p=self.tick_p[g]) + 1  # (n,) ms
-        while dt.sum() < t1 - t0:  # a drawn tick table may hold frames shorter than half the median
-            dt = np.concatenate([dt, dt])
-        t = t0 + np.cumsum(dt)
+        period, jitter = self._grid(g)
+        n = int((t1 - t0) / period) + 2
+        t = np.round(t0 + period * np.arange(1, n + 1) + rng.uniform(-jitter, jitter, n))  # (n,) whole ms
+        t = np.maximum.accumulate(np.maximum(t, t0 + 1))  # a large jitter must not reorder frames
         return t[: int(np.searchsorted(t, t1)) + 1]
+
+    def _grid(self, g: int) -> tuple[float, float]:
+        """Mean frame interval (ms) of group g and the half-width of a uniform jitter of each frame's time
+        whose differences give the group's interval variance (rounding to whole ms adds about 1/6 ms²)."""
+        ms = np.arange(1, self.tick_p.shape[1] + 1)
+        core = np.abs(ms - (np.argmax(self.tick_p[g]) + 1)) <= GRID_CORE_MS  # frames near the most common one
+        w = self.tick_p[g] * core / max(float((self.tick_p[g] * core).sum()), 1e-12)
+        period = float((w * ms).sum())
+        var = float((w * (ms - period) ** 2).sum())
+        return max(period, 1.0), float(np.sqrt(max(var - 1 / 6, 0.0) * 1.5))
 
     def _render_one(self, p: np.ndarray, max_len: int, rng: np.random.Generator) -> np.ndarray:
         if len(p) < 4:  # nothing between the first report and the press
