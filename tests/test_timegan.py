@@ -12,6 +12,7 @@ import torch
 
 import trajsynth
 from trajsynth.blocks.length_table import LengthTable
+from trajsynth.blocks.scaling import MinMaxScaler
 from trajsynth.cli.main import main
 from trajsynth.config import ConfigError
 from trajsynth.data.loading import TrajectoryDataset
@@ -157,6 +158,18 @@ def test_generation_shapes_lengths_and_masking(trained, data):
     assert torch.equal(X, again[0]) and torch.equal(L, again[1])
     X24, L24 = model.generate(5, C[:5], rng=torch.Generator().manual_seed(1), seq_len=24)
     assert (L24 == 24).all() and torch.all(X24[:, 24:] == 0)
+
+
+def test_min_max_scaler_uses_valid_steps_and_inverts():
+    x = torch.rand(4, 6, 2) * 0.5 + 0.5  # the Sines' range [0.5, 1]
+    x[0, 4:] = 0.0  # padding
+    scaler = MinMaxScaler(2)
+    scaler.fit(x, torch.tensor([4, 6, 6, 6]))
+    valid = torch.cat([x[0, :4], x[1:].reshape(-1, 2)])
+    assert torch.equal(scaler.lo, valid.amin(0)) and torch.equal(scaler.hi, valid.amax(0))
+    u = scaler.to_unit(valid)
+    assert u.min() == 0 and u.max() > 0.9999 and torch.allclose(scaler.from_unit(u), valid)
+    assert torch.allclose(scaler.from_unit(scaler.to_unit(valid, True), True), valid)
 
 
 def test_moment_gap_ignores_padding():

@@ -6,10 +6,11 @@ next embedding from the ones so far (H_t → H_{t+1}), and the discriminator giv
 of (embedding, condition) sequences. A generated sequence is recovery(supervisor(generator(Z, c))),
 for a length drawn from the length table of its condition.
 
-The model takes and returns the project's [-1, 1] features; inside, the networks work in the range
-of ``cfg.output`` (``sigmoid``: mapped to [0, 1], the scale the original's loss weights were set
-on). All losses are masked to each sequence's valid steps; the recurrent stacks run forwards, so
-right padding never reaches a valid step.
+The model takes and returns the project's [-1, 1] features; inside, each feature is min-max scaled
+over the training data, as the original's code does, onto the range of ``cfg.output`` (``sigmoid``:
+[0, 1], the scale the original's loss weights were set on; ``tanh``: [-1, 1]). All losses are
+masked to each sequence's valid steps; the recurrent stacks run forwards, so right padding never
+reaches a valid step.
 """
 
 from __future__ import annotations
@@ -20,11 +21,12 @@ from torch import nn
 from ...blocks.length_table import LengthTable
 from ...blocks.masks import length_mask
 from ...blocks.rnn import StackedRecurrent
+from ...blocks.scaling import MinMaxScaler
 from ...losses.adversarial import masked_bce_logits
 from ...losses.reconstruction import masked_moment_gap, masked_mse
 from .config import TimeGANArch, TimeGANTrain
 
-AUTOENCODER = ("embedder", "recovery")
+AUTOENCODER = ("embedder", "recovery", "scaler")  # the scaling the autoencoder learned on goes with it
 GENERATOR = ("generator", "supervisor")
 DISCRIMINATOR = ("discriminator",)
 
@@ -44,6 +46,7 @@ class TimeGAN(nn.Module):
         self.supervisor = net(H, max(1, n - 1), H, "sigmoid")
         self.discriminator = net(H + C, n, 1, "none")  # per-step logits
         self.lengths = LengthTable(cfg.length_bins, cfg.length_quantiles, cfg.max_seq_len)
+        self.scaler = MinMaxScaler(F)
 
     # ----- data range ---------------------------------------------------------
     @property
@@ -57,11 +60,19 @@ class TimeGAN(nn.Module):
         if self.cfg.output == "auto":
             self.cfg.output = "sigmoid" if series else "tanh"
 
+    def fit_data(self, x: torch.Tensor, c: torch.Tensor, lengths: torch.Tensor, series: bool) -> None:
+        """What the model takes from its training data (N, T, F), conditions (N, C) and lengths (N,): the
+        output range (if ``auto``), each feature's range and the length table."""
+        self.resolve_output(series)
+        self.scaler.fit(x, lengths)
+        self.lengths.fit(c[:, 0], lengths)
+
     def to_model(self, x: torch.Tensor) -> torch.Tensor:
-        return (x + 1) / 2 if self.unit_range else x
+        """Features (…, F) → the networks' range."""
+        return self.scaler.to_unit(x, symmetric=not self.unit_range)
 
     def to_features(self, u: torch.Tensor) -> torch.Tensor:
-        return 2 * u - 1 if self.unit_range else u
+        return self.scaler.from_unit(u, symmetric=not self.unit_range)
 
     def decode(self, h: torch.Tensor) -> torch.Tensor:
         """Embeddings (B, T, H) → the recovery's sequence in model range (B, T, F)."""

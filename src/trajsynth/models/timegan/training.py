@@ -38,8 +38,7 @@ class TimeGANTraining(FamilyTraining):
     def __init__(self, model: TimeGAN, cfg: TimeGANTrain, data, ctx):
         super().__init__(model, cfg, data, ctx)
         # Benchmark windows come without a feature scaling (min-max scaled series); mouse data with one.
-        model.resolve_output(series=not data.normalization)
-        model.lengths.fit(data.train.C[:, 0], data.train.L)
+        model.fit_data(data.train.X, data.train.C, data.train.L, series=not data.normalization)
         totals = {"embedding": cfg.embedding_iterations, "supervised": cfg.supervised_iterations,
                   "joint": cfg.joint_iterations}
         self.params = {k: [p for part in parts for p in getattr(model, part).parameters()]
