@@ -130,6 +130,15 @@ def test_a_joint_phase_with_a_high_threshold_never_touches_the_discriminator(dat
     assert [r["D_updated"] for r in records if "D_updated" in r] == [0.0, 0.0]
 
 
+def test_batches_hold_similar_lengths(data, tmp_path):
+    def spread(pool: int) -> float:
+        tr = trainer(data, tmp_path / str(pool), length_pool=pool)
+        batches = [tr.training._batch()[2] for _ in range(20)]  # masks (B, T')
+        return float(np.mean([(m.sum(1).max() - m.sum(1).min()).item() for m in batches]))
+
+    assert spread(8) < 0.5 * spread(1)
+
+
 def test_length_table_draws_each_conditions_own_lengths():
     c = torch.cat([torch.full((50,), -0.5), torch.full((50,), 0.5)])
     L = torch.cat([torch.randint(3, 6, (50,)), torch.randint(20, 31, (50,))])

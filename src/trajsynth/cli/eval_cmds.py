@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="score the model's own reconstructions of the real movements (real lengths and "
                         "conditions) instead of generations, with the same metrics: the ceiling of each number for "
                         "a generator decoding through this autoencoder. One report per reconstruction path in "
-                        "OUT/<path>/ (latent_wgan: bottleneck, direct) and both side by side in OUT/summary.md; "
+                        "OUT/<path>/ (latent_wgan: bottleneck, direct; timegan: autoencoder) and all side by side in "
+                        "OUT/summary.md; "
                         "an error for a family without an autoencoder")
     _add_common(p)
     add_count(p, "--repeats", default=3, help="repeats of the classifier-based scores (mean ± std)")
@@ -71,8 +72,8 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
                    help="a directed family (ar_mdn) draws each movement's direction itself instead of going to the "
                         "real movement's end point (distance-only families always draw their own)")
     p.add_argument("--no-render", action="store_true",
-                   help="score a continuous-output family's (latent_wgan's) paths as decoded, not rendered onto the "
-                        "event clock of its training data (whole px and ms)")
+                   help="score a continuous-output family's (latent_wgan's, timegan's) paths as decoded, not rendered "
+                        "onto the event clock of its training data (whole px and ms)")
 
 
 def _add_common(p: argparse.ArgumentParser, n_default: int = 2000) -> None:

@@ -7,9 +7,10 @@
    batch; then one discriminator update, made only while its loss exceeds d_threshold.
 
 Five Adam optimisers, one per update of the original. Batches are drawn at random, as the
-original's, and every draw (batch indices, noise) comes from one ``torch.Generator`` saved with the
-optimisers, so a run resumed from any checkpoint ends with the weights of an uninterrupted one.
-Under ``torchrun`` every rank makes the same draw of world_size batches and keeps its own slice.
+original's, among sequences of similar length (``length_pool``), and every draw (batch indices,
+noise) comes from one ``torch.Generator`` saved with the optimisers, so a run resumed from any
+checkpoint ends with the weights of an uninterrupted one. Under ``torchrun`` every rank makes the
+same draws and keeps its own batch.
 """
 
 from __future__ import annotations
@@ -83,14 +84,19 @@ class TimeGANTraining(FamilyTraining):
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
         """A random batch (u (B, T', F) in model range, c (B, C), mask (B, T'), noise (B, T', Z)).
 
-        All ranks draw world_size batches alike and keep their own; T' is the longest of the whole
-        draw, so the draws (and the generator's state) are the same on every rank.
+        A pool of length_pool × B × world_size random sequences is sorted by length and cut into
+        batches; the ranks take consecutive batches from a random one. T' is the longest of the batches
+        taken, so every rank makes the same draws and the generator's state stays one (and is saved).
         """
         ds, B, world, r = self.data.train, self.cfg.batch_size, self.ctx.world_size, self.ctx.rank
-        idx_all = torch.randint(len(ds), (B * world,), generator=self.rng)
-        T = int(ds.L[idx_all].max())
-        z_all = torch.rand(B * world, T, self.model.cfg.z_dim, generator=self.rng)  # U[0, 1), as the original
-        idx, z = idx_all[r * B : (r + 1) * B], z_all[r * B : (r + 1) * B]
+        parts = self.cfg.length_pool * world
+        pool = torch.randint(len(ds), (parts * B,), generator=self.rng)
+        pool = pool[torch.argsort(ds.L[pool], stable=True)].view(parts, B)  # (parts, B) by length
+        first = int(torch.randint(parts, (1,), generator=self.rng))
+        taken = pool[(first + torch.arange(world)) % parts]  # (world, B): one batch per rank
+        T = int(ds.L[taken].max())
+        z = torch.rand(world, B, T, self.model.cfg.z_dim, generator=self.rng)[r]  # U[0, 1), as the original
+        idx = taken[r]
         return self.model.to_model(ds.X[idx, :T]), ds.C[idx], length_mask(ds.L[idx], T), z
 
     def _update(self, name: str, loss: torch.Tensor) -> None:
