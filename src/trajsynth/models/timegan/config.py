@@ -69,7 +69,7 @@ class TimeGANTrain(TrainConfig):
     batch_size: int = 128
     # A batch is one of length_pool equal parts of a random pool of length_pool × batch_size sequences sorted by
     # length: similar lengths together, so variable-length data (mouse movements) waste little time on padding.
-    # 1: plain random batches, as the original (on fixed-length windows the two draw alike).
+    # 1, and on fixed-length data whatever the value: plain random batches, as the original.
     length_pool: int = 8
     k_generator: int = 2  # generator (and embedder) updates per discriminator update in the joint phase
     gamma: float = 1.0  # weight of the raw-latent path (generator without supervisor), in G and D losses

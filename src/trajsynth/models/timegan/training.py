@@ -48,6 +48,9 @@ class TimeGANTraining(FamilyTraining):
         self.sched = {k: build_scheduler(cfg.lr_schedule, self.opt[k], totals[phase])
                       for k, (_, phase) in UPDATES.items()}
         self.rng = torch.Generator().manual_seed(cfg.seed + 1)  # every training draw
+        # Sorting by length gains nothing on fixed-length windows: there, plain random batches as the original.
+        varied = bool(data.train.L.min() < data.train.L.max())
+        self.length_pool = cfg.length_pool if varied else 1
 
     # ----- state -------------------------------------------------------------
     def state_dict(self) -> dict:
@@ -89,10 +92,13 @@ class TimeGANTraining(FamilyTraining):
         taken, so every rank makes the same draws and the generator's state stays one (and is saved).
         """
         ds, B, world, r = self.data.train, self.cfg.batch_size, self.ctx.world_size, self.ctx.rank
-        parts = self.cfg.length_pool * world
+        parts = self.length_pool * world
         pool = torch.randint(len(ds), (parts * B,), generator=self.rng)
-        pool = pool[torch.argsort(ds.L[pool], stable=True)].view(parts, B)  # (parts, B) by length
-        first = int(torch.randint(parts, (1,), generator=self.rng))
+        first = 0  # one part: a plain random batch, drawn exactly as before pools existed
+        if parts > 1:
+            pool = pool[torch.argsort(ds.L[pool], stable=True)]  # by length
+            first = int(torch.randint(parts, (1,), generator=self.rng))
+        pool = pool.view(parts, B)
         taken = pool[(first + torch.arange(world)) % parts]  # (world, B): one batch per rank
         T = int(ds.L[taken].max())
         z = torch.rand(world, B, T, self.model.cfg.z_dim, generator=self.rng)[r]  # U[0, 1), as the original
