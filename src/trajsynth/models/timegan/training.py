@@ -209,9 +209,10 @@ class TimeGANTraining(FamilyTraining):
         return x, self.model.reconstruct(x, L)[0], c, L, L, "reconstructed"
 
     def _preview_generated(self, n: int) -> tuple:
-        x, c, L, _ = self._val(n)
+        ds = self.data.val or self.data.train
+        x, c, L = ds.batch(torch.arange(min(n, len(ds))), trim=False)  # (n, max_seq_len, F), as generated
         X, L_gen = self.model.generate(len(c), c, rng=torch.Generator().manual_seed(self.cfg.seed + VAL_SEED))
-        return x, X[:, : x.size(1)], c, L, L_gen.clamp_max(x.size(1)), "generated"
+        return x, X, c, L, L_gen, "generated"
 
     def _line(self, name: str, total: int, columns: tuple[str, ...]):
         def line(it: int, mean: dict[str, float], its: float) -> str:
