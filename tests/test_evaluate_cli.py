@@ -93,8 +93,10 @@ def test_benchmark_sines_runs_and_tabulates(tmp_path, capsys):
     torch.set_num_threads(1)
     over = {"stage1_iterations": 30, "stage2_iterations": 20, "stage1_threshold": 0.0}
     res = run_benchmark("sines", runs=1, preset="tiny", overrides=over, budget=QUICK, max_windows=300,
-                        log=lambda s: None)
+                        log=lambda s: None, save_samples=tmp_path / "samples")
     assert res.n_windows == 300 and res.features == 5
+    real, fake = (np.load(tmp_path / "samples" / f"sines_{name}.npz") for name in ("real", "latent_wgan_run1"))
+    assert list(real) == list(fake) == ["X"] and real["X"].shape == fake["X"].shape == (300, 24, 5)
     for col in ("disc", "pred", "context_fid", "correlational"):
         assert np.isfinite(res.runs[col].mean)
     assert 0 <= res.runs["disc"].mean <= 0.5

@@ -40,7 +40,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="score the model's own reconstructions of the real movements (real lengths and "
                         "conditions) instead of generations, with the same metrics: the ceiling of each number for "
                         "a generator decoding through this autoencoder. One report per reconstruction path in "
-                        "OUT/<path>/ (latent_wgan: bottleneck, direct) and both side by side in OUT/summary.md; "
+                        "OUT/<path>/ (latent_wgan: bottleneck, direct; timegan: autoencoder) and all side by side in "
+                        "OUT/summary.md; "
                         "an error for a family without an autoencoder")
     _add_common(p)
     add_count(p, "--repeats", default=3, help="repeats of the classifier-based scores (mean ± std)")
@@ -71,8 +72,8 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
                    help="a directed family (ar_mdn) draws each movement's direction itself instead of going to the "
                         "real movement's end point (distance-only families always draw their own)")
     p.add_argument("--no-render", action="store_true",
-                   help="score a continuous-output family's (latent_wgan's) paths as decoded, not rendered onto the "
-                        "event clock of its training data (whole px and ms)")
+                   help="score a continuous-output family's (latent_wgan's, timegan's) paths as decoded, not rendered "
+                        "onto the event clock of its training data (whole px and ms)")
 
 
 def _add_common(p: argparse.ArgumentParser, n_default: int = 2000) -> None:
@@ -98,6 +99,11 @@ def _register_benchmark(sub: argparse._SubParsersAction) -> None:
     add_seed(p, default=0, help="seed of the first run")
     add_count(p, "--jobs", default=1, help="train this many runs at once, in separate processes")
     p.add_argument("--out", help="also write the table (.md) and numbers (.json) into this new folder")
+    p.add_argument("--save-samples", metavar="DIR",
+                   help="also write the real windows the runs are scored against to DIR/{dataset}_real.npz and each "
+                        "run's generated windows to DIR/{dataset}_{family}_run{k}.npz (k = 1 … runs; key X, shape "
+                        "(N, 24, F), both min-max scaled to [0, 1]), to rescore with another classifier; the files "
+                        "must not exist")
     p.add_argument("--quick", action="store_true", help="smoke test: 500 windows and short metric training "
                    "(not comparable with the published rows)")
     p.set_defaults(func=cmd_benchmark)
@@ -219,11 +225,14 @@ def cmd_benchmark(a: argparse.Namespace) -> int:
         data = str(SHARED_TIMEGAN)  # a development checkout with the shared datasets beside it
     res = run_benchmark(a.dataset, a.family, a.runs, a.preset, parse_overrides(a.set), data, a.seed,
                         budget=QUICK if a.quick else FULL, max_windows=500 if a.quick else None, jobs=a.jobs,
-                        log=lambda s: print(s, file=sys.stderr))
+                        log=lambda s: print(s, file=sys.stderr), save_samples=a.save_samples)
     table = results_table(res)
     print(f"\n{a.dataset}: {res.n_windows} windows × 24 steps × {res.features} features, "
           f"{a.runs} run(s), {res.seconds:.0f} s\n")
     print(table)
+    if res.samples:
+        print(f"\nwrote the real windows to {res.samples[0]} and the generated ones to "
+              f"{', '.join(p.name for p in res.samples[1:])}")
     if out is not None:
         write_text(out / f"{a.dataset}.md", table + "\n")
         write_text(out / f"{a.dataset}.json", json.dumps(results_json(res), indent=2) + "\n")

@@ -28,7 +28,7 @@ def _family_help() -> str:
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = add_command(sub, "train", help="train a model family (default: latent_wgan) into a new run folder",
+    p = add_command(sub, "train", help=f"train a model family (default: {DEFAULT_FAMILY}) into a new run folder",
                     description="Train every phase of a family (or up to --until), optionally continuing "
                                 "from the finished phases of a checkpoint (--init).")
     _add_train_args(p)
@@ -195,8 +195,8 @@ def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:
 
 def _add_no_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-render", action="store_true",
-                   help="keep a continuous-output family's (latent_wgan's) paths as decoded instead of rendering them "
-                        "onto its training data's event clock (whole px and ms)")
+                   help="keep a continuous-output family's (latent_wgan's, timegan's) paths as decoded instead of "
+                        "rendering them onto its training data's event clock (whole px and ms)")
 
 
 def cmd_generate(a: argparse.Namespace) -> int:

@@ -18,6 +18,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from functools import partial
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -31,7 +32,9 @@ from ..metrics.discriminative import discriminative_score
 from ..metrics.distribution import correlational_score
 from ..metrics.predictive import predictive_score
 from ..models.registry import family_names, run_config
+from ..serving.export import check_samples_path
 from ..training.loop import Trainer
+from ..utils.atomic import save_npz
 from ..utils.parallel import process_map
 from ..utils.threads import free_cores
 from .suite import FULL, Budget
@@ -61,6 +64,7 @@ class BenchmarkResult:
     seconds: float = 0.0
     n_windows: int = 0
     features: int = 0
+    samples: list[Path] = field(default_factory=list)  # --save-samples: the real windows' file, then each run's
 
 
 def train_unconditional(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, run_dir: str,
@@ -103,25 +107,38 @@ def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget 
     }
 
 
-def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, budget: Budget,
-             threads: int | None = None) -> dict[str, float]:
-    """Train one model and score it; runs in a worker process when runs go in parallel."""
+def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, budget: Budget, threads: int | None,
+             item: tuple[int, Path | None]) -> dict[str, float]:
+    """Train one model (seed, samples file) and score it; runs in a worker process when runs go in parallel."""
+    seed, samples = item
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trajsynth-bench-") as run_dir:  # checkpoints are not kept
         trainer = train_unconditional(family, X, preset, overrides, seed, run_dir, threads=threads)
         fake = sample_windows(trainer, len(X), seed)
+    if samples is not None:
+        save_npz(samples, X=fake)
     out = score_windows(X, fake, seed, budget)
     return {**out, "seconds": time.perf_counter() - t0}
+
+
+def sample_files(folder: str | Path, dataset: str, family: str, runs: int) -> list[Path]:
+    """``folder/{dataset}_real.npz``, then ``folder/{dataset}_{family}_run{k}.npz`` for k = 1 … runs; each
+    must be new (checked before any training)."""
+    folder = Path(folder)
+    names = [f"{dataset}_real.npz"] + [f"{dataset}_{family}_run{k}.npz" for k in range(1, runs + 1)]
+    return [check_samples_path(folder / name) for name in names]
 
 
 def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, preset: str = "fast",
                   overrides: dict | None = None, data_path: str | None = None, seed: int = 0,
                   budget: Budget = FULL, max_windows: int | None = None, jobs: int = 1,
-                  log=print) -> BenchmarkResult:
+                  log=print, save_samples: str | Path | None = None) -> BenchmarkResult:
     """Train ``runs`` models with seeds seed, seed+1, …, score each, and the Original row.
 
     ``jobs`` > 1 trains the runs in that many processes, sharing the CPU cores
     between them. ``budget`` and ``max_windows`` shrink the protocol for smoke tests only.
+    ``save_samples``: a folder that receives the real windows the runs are scored against and each
+    run's generated windows (:func:`sample_files`; key ``X``, (N, T, F) in [0, 1]), to rescore elsewhere.
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
@@ -129,11 +146,15 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
         raise ValueError(f"model must be one of the families {family_names()}, got {model!r}")
     if runs < 1 or jobs < 1:
         raise ValueError(f"runs and jobs must be >= 1, got {runs} and {jobs}")
+    files = sample_files(save_samples, dataset, model, runs) if save_samples is not None else []
     t0 = time.perf_counter()
     X, _ = load_benchmark(dataset, path=data_path, seed=seed)
     X = X[:max_windows] if max_windows else X  # windows are already shuffled
-    res = BenchmarkResult(dataset, model, n_windows=len(X), features=X.shape[2])
-    results = _runs(model, X, preset, overrides or {}, [seed + r for r in range(runs)], budget, jobs, dataset, log)
+    res = BenchmarkResult(dataset, model, n_windows=len(X), features=X.shape[2], samples=files)
+    if files:
+        save_npz(files[0], X=X)
+    items = list(zip([seed + r for r in range(runs)], files[1:] or [None] * runs, strict=True))
+    results = _runs(model, X, preset, overrides or {}, items, budget, jobs, dataset, log)
     res.runs = {c: Repeated([r[c] for r in results]) for c in COLUMNS}
     L = np.full(len(X), X.shape[1])
     cut = int(0.8 * len(X))  # Original row: train on 80 % of the real windows, test on the rest
@@ -143,19 +164,19 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     return res
 
 
-def _runs(family, X, preset, overrides, seeds, budget, jobs, dataset, log) -> list[dict[str, float]]:
+def _runs(family, X, preset, overrides, items, budget, jobs, dataset, log) -> list[dict[str, float]]:
     def report(i: int, r: dict) -> None:
-        log(f"[{dataset}] run {i + 1}/{len(seeds)} (seed {seeds[i]}): "
+        log(f"[{dataset}] run {i + 1}/{len(items)} (seed {items[i][0]}): "
             + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS) + f" | {r['seconds']:.0f} s")
 
     if jobs == 1:  # in-process, reporting each run as it ends
         out = []
-        for i, s in enumerate(seeds):
-            out.append(_one_run(family, X, preset, overrides, s, budget))
+        for i, item in enumerate(items):
+            out.append(_one_run(family, X, preset, overrides, budget, None, item))
             report(i, out[-1])
         return out
     threads = max(1, free_cores() // jobs)
-    out = process_map(partial(_one_run, family, X, preset, overrides, budget=budget, threads=threads), seeds, jobs)
+    out = process_map(partial(_one_run, family, X, preset, overrides, budget, threads), items, jobs)
     for i, r in enumerate(out):
         report(i, r)
     return out

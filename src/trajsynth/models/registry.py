@@ -19,6 +19,7 @@ FAMILIES: dict[str, str] = {
     "latent_wgan": "trajsynth.models.latent_wgan",
     "procedural": "trajsynth.models.procedural",
     "ar_mdn": "trajsynth.models.ar_mdn",
+    "timegan": "trajsynth.models.timegan",
 }
 # The default of train, quickstart and quick-test: the family whose movements measure most realistic
 # (README, realism table).
