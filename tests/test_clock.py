@@ -62,10 +62,13 @@ def test_render_logs_whole_ms_and_px_on_the_clock(bare):
         assert np.array_equal(p[-1, 1:], np.round(smooth[-1, 1:]))
         # every report lies on the movement's frame grid (8 ms, or 16.5 ms with a jitter that does not add up)
         since = p[2:-1, 0] - p[1, 0]
-        on_grid = lambda period, tol: np.all(np.abs(since - period * np.round(since / period)) <= tol)  # noqa: E731
-        assert on_grid(8.0, 0) or on_grid(16.5, 2)
+        assert _on_grid(since, 8.0, 0) or _on_grid(since, 16.5, 2)
         assert np.all(np.any(np.diff(p[1:-1, 1:], axis=0) != 0, axis=1))  # reports only where the pixel changed
     assert len({len(p) for p in out}) > 1  # the clock is drawn per movement
+
+
+def _on_grid(t: np.ndarray, period: float, tol: float) -> bool:
+    return bool(np.all(np.abs(t - period * np.round(t / period)) <= tol))
 
 
 def test_render_draws_the_waits_of_training_movements(clock):

@@ -29,9 +29,10 @@ import numpy as np
 MAX_WAITS = 4096  # training movements whose waits a clock keeps
 MIN_GROUP_SHARE = 0.01  # clock groups rarer than this are merged into the nearest common one
 RATE_TOLERANCE = 2  # ms: movement medians this close belong to one clock rate
-FRAME_FACTOR = 1.5
-GRID_CORE_MS = 2  # frames within this of the most common interval set a clock's period and jitter (not the
-# stragglers: a half frame or a late one)  # intervals up to this multiple of a movement's median are frames, longer ones pauses
+FRAME_FACTOR = 1.5  # intervals up to this multiple of a movement's median are frames, longer ones pauses
+# frames within this many ms of the most common interval set a clock's period and jitter (not the stragglers:
+# a half frame or a late one)
+GRID_CORE_MS = 2
 
 
 @dataclass(frozen=True)
