@@ -174,3 +174,23 @@ def test_paths_from_increments_end_where_the_positions_end(latent_ckpt, tmp_path
     a, b = by_steps.generate(30, seed=4), by_pos.generate(30, seed=4)
     assert all(np.array_equal(p[-1, 1:], q[-1, 1:]) for p, q in zip(a.paths, b.paths, strict=True))
     assert not all(np.array_equal(p, q) for p, q in zip(a.paths, b.paths, strict=True))
+
+
+@pytest.mark.parametrize("broken", [
+    {"group_ms": [16.0]},  # tables missing
+    {"group_ms": [16.0], "group_p": [1.0, 0.0], "tick_p": [[0.5, 0.5]], "still_p": 0.0},  # shapes disagree
+    {"group_ms": [16.0], "group_p": [-1.0], "tick_p": [[0.5, 0.5]], "still_p": 0.0},  # not a probability
+    {"group_ms": [16.0], "group_p": [1.0], "tick_p": [[0.5, 0.5]], "still_p": 0.0, "lead_ms": [[1, 2]]},
+    "not a dict",
+])
+def test_a_malformed_clock_in_a_checkpoint_is_a_checkpoint_error(latent_ckpt, tmp_path, broken):
+    import torch
+
+    import trajsynth
+    from trajsynth.models.checkpoint import CheckpointError, load_checkpoint
+
+    ckpt = load_checkpoint(latent_ckpt)
+    ckpt["data"]["event_clock"] = broken
+    torch.save(ckpt, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="bad.pt: its recorded event clock is malformed"):
+        trajsynth.load(tmp_path / "bad.pt")

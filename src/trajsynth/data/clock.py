@@ -26,7 +26,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-MAX_WAITS = 4096  # training movements whose waits a clock keeps
+MAX_WAITS = 1024  # training movements whose waits a clock keeps (whole ms: a few kB in a checkpoint)
 MIN_GROUP_SHARE = 0.01  # clock groups rarer than this are merged into the nearest common one
 RATE_TOLERANCE = 2  # ms: movement medians this close belong to one clock rate
 FRAME_FACTOR = 1.5  # intervals up to this multiple of a movement's median are frames, longer ones pauses
@@ -90,15 +90,37 @@ class EventClock:
     def to_dict(self) -> dict:
         d = {"group_ms": self.group_ms.tolist(), "group_p": self.group_p.tolist(),
              "tick_p": self.tick_p.tolist(), "still_p": self.still_p}
-        if self.lead_ms is not None:
-            d.update(lead_ms=self.lead_ms.tolist(), press_ms=self.press_ms.tolist())
+        if self.lead_ms is not None:  # whole ms, stored as ints: small checkpoints
+            d.update(lead_ms=np.round(self.lead_ms).astype(int).tolist(),
+                     press_ms=np.round(self.press_ms).astype(int).tolist())
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> EventClock:
+        """The clock a checkpoint recorded; ValueError (or KeyError / TypeError) for one that is malformed."""
         waits = {k: np.asarray(d[k], float) for k in ("lead_ms", "press_ms") if k in d}  # older clocks: none
-        return cls(np.asarray(d["group_ms"], float), np.asarray(d["group_p"], float),
-                   np.asarray(d["tick_p"], float), float(d["still_p"]), **waits)
+        clock = cls(np.asarray(d["group_ms"], float), np.asarray(d["group_p"], float),
+                    np.asarray(d["tick_p"], float), float(d["still_p"]), **waits)
+        clock.check()
+        return clock
+
+    def check(self) -> None:
+        """ValueError unless the tables fit together and hold probabilities and waits."""
+        G = len(self.group_ms)
+        shapes_ok = G > 0 and self.group_p.shape == (G,) and self.tick_p.ndim == 2 and self.tick_p.shape[0] == G
+        if not shapes_ok or self.tick_p.shape[1] == 0:
+            raise ValueError(f"tables of mismatched shapes {self.group_ms.shape}, {self.group_p.shape}, "
+                             f"{self.tick_p.shape}")
+        probs = (self.group_p, self.tick_p)
+        if not all(np.all(np.isfinite(p)) and np.all(p >= 0) and np.all(p.sum(-1) > 0) for p in probs) \
+                or not 0 <= self.still_p <= 1:
+            raise ValueError("probabilities that are negative, not finite or all zero")
+        if (self.lead_ms is None) != (self.press_ms is None):
+            raise ValueError("waits before the motion without waits before the press, or the reverse")
+        if self.lead_ms is not None and (self.lead_ms.ndim != 2 or self.lead_ms.shape != (len(self.press_ms), 2)
+                                         or len(self.press_ms) == 0 or not np.all(np.isfinite(self.lead_ms))
+                                         or not np.all(np.isfinite(self.press_ms)) or np.any(self.press_ms < 0)):
+            raise ValueError(f"waits of shapes {self.lead_ms.shape} and {self.press_ms.shape}, or not finite")
 
     def render(self, paths: list[np.ndarray], max_len: int, rng: np.random.Generator) -> list[np.ndarray]:
         """Each continuous path (n, 3) as the logger would record it: (m, 3) whole ms and px, m ≤ max_len."""

@@ -49,7 +49,7 @@ class TrajectorySampler:
             raise CheckpointError(f"{path} is not a finished model (phases done: {done}); use the run's final.pt, "
                                   "or resume training")
         data = ckpt["data"]
-        clock = EventClock.from_dict(data["event_clock"]) if "event_clock" in data else None
+        clock = _clock_of(data, path)
         return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
                    data["condition_quantiles"], family=ckpt["family"], clock=clock, render=render)
 
@@ -263,6 +263,16 @@ class TrajectorySampler:
                 return p
         raise RuntimeError(f"all {tries} generated trajectories end at their start; the model cannot be oriented "
                            "(is it trained?)")
+
+
+def _clock_of(data: dict, path: str | Path) -> EventClock | None:
+    """The event clock a checkpoint recorded (None before clocks were recorded); CheckpointError if malformed."""
+    if "event_clock" not in data:
+        return None
+    try:
+        return EventClock.from_dict(data["event_clock"])
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        raise CheckpointError(f"{path}: its recorded event clock is malformed ({type(e).__name__}: {e})") from None
 
 
 def load(path: str | Path, render: bool = True) -> TrajectorySampler:
