@@ -30,7 +30,7 @@ pytestmark = pytest.mark.slow  # about 2 minutes on 2 cores (CI runs it)
 
 ITERATIONS, SAVE = 150, 15  # per phase: 9 periodic checkpoints and a final one
 SLOW_WRITE_S = 0.2
-TRAIN_ARGS = ["--preset", "tiny", "--set", f"stage1_iterations={ITERATIONS}", "--set",
+TRAIN_ARGS = ["--family", "latent_wgan", "--preset", "tiny", "--set", f"stage1_iterations={ITERATIONS}", "--set",
               f"stage2_iterations={ITERATIONS}", "--set", f"save_interval={SAVE}", "--set", "eval_interval=50",
               "--set", "log_interval=10", "--set", "stage1_threshold=0", "--no-tensorboard", "--quiet"]
 TEMP_NAME = re.compile(r"^\..+\.tmp$")  # atomic writes' temporary files: .<name>.<random>.tmp
