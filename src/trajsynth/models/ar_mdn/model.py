@@ -53,6 +53,7 @@ import torch
 from torch import nn
 
 from ...data.features import NormalizationParams, paths_to_features
+from ..angles import draw_angles
 from .config import ARMDNConfig
 
 NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
@@ -375,7 +376,7 @@ class ARMDNModel(nn.Module):
         D = self.distance(c)  # (n,)
         plan, plan_angle = self._draw_plans(D, rng)  # (n, PLAN_DIM), (n,)
         if targets is None:
-            angle = plan_angle if self.cfg.direction_source == "plan" else self._draw_angles(n, rng)
+            angle = plan_angle if self.cfg.direction_source == "plan" else draw_angles(self.angle_hist, n, rng)
             target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
         else:
             target = torch.as_tensor(targets, dtype=torch.float64).reshape(n, 2).round()  # (n, 2) integer px
@@ -388,14 +389,6 @@ class ARMDNModel(nn.Module):
         bins = torch.searchsorted(self.plan_edges[1:-1].contiguous(), D.log().contiguous())
         pick = torch.randint(self.cfg.plan_records, (len(D),), generator=rng)
         return self.plan_records[bins, pick], self.plan_angles[bins, pick]
-
-    def _draw_angles(self, n: int, rng: torch.Generator | None) -> torch.Tensor:
-        """Target directions (n,) rad: a histogram bin by its training frequency, uniform within it."""
-        cdf = (self.angle_hist.cumsum(0) / self.angle_hist.sum()).contiguous()
-        u = torch.rand(n, 2, generator=rng, dtype=torch.float64)
-        b = torch.searchsorted(cdf, u[:, 0].contiguous(), right=True).clamp_max(len(cdf) - 1)
-        width = 2 * math.pi / len(cdf)
-        return -math.pi + (b + u[:, 1]) * width
 
     def _roll_out(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor, rng: torch.Generator | None):
         """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,).

@@ -24,6 +24,7 @@ from ...blocks.rnn import RecurrentProjection
 from ...blocks.step_noise import StepNoise
 from ...losses.reconstruction import masked_mse, moment_matching
 from ...losses.wgan import critic_loss, generator_loss, gradient_penalty
+from ..angles import draw_angles
 from .config import LatentWGANArch, LatentWGANTrain
 
 ANGLE_BINS = 72  # the training directions' histogram of a directed model (5° bins)
@@ -92,10 +93,7 @@ class LatentWGAN(nn.Module):
             return (t / t.norm(dim=-1, keepdim=True).clamp_min(1e-12)).float()
         if self.angle_hist.sum() <= 0:
             raise RuntimeError("this directed model's direction histogram is empty: it was never trained")
-        cdf = (self.angle_hist.cumsum(0) / self.angle_hist.sum()).contiguous()
-        u = torch.rand(n, 2, generator=rng, dtype=torch.float64)
-        b = torch.searchsorted(cdf, u[:, 0].contiguous(), right=True).clamp_max(ANGLE_BINS - 1)
-        angle = -math.pi + (b + u[:, 1]) * (2 * math.pi / ANGLE_BINS)
+        angle = draw_angles(self.angle_hist, n, rng)  # (n,) rad
         return torch.stack([angle.cos(), angle.sin()], -1).float()
 
     # ----- parameter groups -------------------------------------------------
