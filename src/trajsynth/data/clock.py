@@ -22,6 +22,7 @@ to rest, on the movement's end point, as a real logger reports it.
 from __future__ import annotations
 
 import dataclasses
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -52,13 +53,14 @@ class EventClock:
     @classmethod
     def fit(cls, paths: list[np.ndarray]) -> EventClock:
         """Fit on real paths (each (n, 3): t_ms, x_px, y_px); movements of fewer than 4 points are skipped."""
-        med, frames, still, motion = [], [], 0, 0
-        waits = [_waits_of(np.round(p)) for p in paths if len(p) >= 4]
+        med, frames, waits, still, motion = [], [], [], 0, 0
         for p in paths:
             if len(p) < 4:
                 continue
-            dt = np.diff(np.round(p[:, 0]))[1:-1]  # (n-3,) motion intervals: first report → last move
-            moved = np.any(np.diff(np.round(p[:, 1:]), axis=0)[1:-1] != 0, axis=1)
+            p = np.round(p)
+            waits.append(_waits_of(p))
+            dt = np.diff(p[:, 0])[1:-1]  # (n-3,) motion intervals: first report → last move
+            moved = np.any(np.diff(p[:, 1:], axis=0)[1:-1] != 0, axis=1)
             m = float(np.median(dt))
             med.append(m), frames.append(dt[(dt >= 1) & (dt <= FRAME_FACTOR * m)])
             still, motion = still + int((~moved).sum()), motion + len(moved)
@@ -135,11 +137,16 @@ class EventClock:
         spread of the group's frame intervals.
         """
         g = rng.choice(len(self.group_p), p=self.group_p)
-        period, jitter = self._grid(g)
+        period, jitter = self._grids[g]
         n = int((t1 - t0) / period) + 2
         t = np.round(t0 + period * np.arange(1, n + 1) + rng.uniform(-jitter, jitter, n))  # (n,) whole ms
         t = np.maximum.accumulate(np.maximum(t, t0 + 1))  # a large jitter must not reorder frames
         return t[: int(np.searchsorted(t, t1)) + 1]
+
+    @functools.cached_property
+    def _grids(self) -> list[tuple[float, float]]:
+        """:meth:`_grid` of every group, derived once per clock (not once per rendered movement)."""
+        return [self._grid(g) for g in range(len(self.group_ms))]
 
     def _grid(self, g: int) -> tuple[float, float]:
         """Mean frame interval (ms) of group g and the half-width of a uniform jitter of each frame's time
