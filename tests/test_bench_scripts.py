@@ -21,11 +21,16 @@ def run_script(name: str, *args: str) -> subprocess.CompletedProcess:
                           timeout=300)
 
 
-def test_bench_generate_prints_one_json_object(model_data_dir, tmp_path):
+@pytest.fixture(scope="module")
+def procedural_ckpt(model_data_dir, tmp_path_factory) -> Path:
+    """A tiny procedural model (seconds to fit): both benchmark scripts take any family's checkpoint."""
     data = load_train_data(model_data_dir)
-    ckpt = Trainer(run_config("procedural", "tiny", max_seq_len=data.train.max_len), data, tmp_path,
-                   tensorboard=False, progress=False, log_lines=False).train()
-    r = run_script("bench_generate.py", str(ckpt), "--json", "--n", "256", "--repeats", "2", "--calls", "20")
+    return Trainer(run_config("procedural", "tiny", max_seq_len=data.train.max_len), data,
+                   tmp_path_factory.mktemp("bench_model"), tensorboard=False, progress=False, log_lines=False).train()
+
+
+def test_bench_generate_prints_one_json_object(procedural_ckpt, tmp_path):
+    r = run_script("bench_generate.py", str(procedural_ckpt), "--json", "--n", "256", "--repeats", "2", "--calls", "20")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["family"] == "procedural" and out["n"] == 256 and out["threads"] >= 1
@@ -36,12 +41,10 @@ def test_bench_generate_prints_one_json_object(model_data_dir, tmp_path):
         "checkpoint (not a PyTorch file)"
 
 
-def test_bench_serve_prints_one_json_object(model_data_dir, tmp_path):
+def test_bench_serve_prints_one_json_object(procedural_ckpt):
     pytest.importorskip("fastapi", reason="the serve extra (pip install 'trajsynth[serve]') is not installed")
-    data = load_train_data(model_data_dir)
-    ckpt = Trainer(run_config("procedural", "tiny", max_seq_len=data.train.max_len), data, tmp_path,
-                   tensorboard=False, progress=False, log_lines=False).train()
-    r = run_script("bench_serve.py", str(ckpt), "--json", "--seconds", "1.5", "--clients", "4", "--malformed", "20")
+    r = run_script("bench_serve.py", str(procedural_ckpt), "--json", "--seconds", "1.5", "--clients", "4",
+                   "--malformed", "20")
     assert r.returncode == 0, r.stderr
     out = json.loads(r.stdout)
     assert out["family"] == "procedural" and out["clients"] == 4 and out["errors"] == 0
