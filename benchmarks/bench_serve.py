@@ -48,10 +48,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(checkpoint: str, port: int, timeout_s: float = 120.0):
+def server(checkpoint: str, port: int, timeout_s: float = 120.0, workers: int | None = None):
     """``trajsynth serve`` in a subprocess until it answers /healthz; its Popen, stopped on exit."""
     log = tempfile.TemporaryFile()
-    cmd = [sys.executable, "-m", "trajsynth", "serve", checkpoint, "--port", str(port), "--api-key", KEY]
+    cmd = [sys.executable, "-m", "trajsynth", "serve", checkpoint, "--port", str(port), "--api-key", KEY,
+           *([] if workers is None else ["--workers", str(workers)])]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=log)
     try:
         _wait_healthy(proc, port, timeout_s, log)
@@ -81,24 +82,43 @@ def _wait_healthy(proc: subprocess.Popen, port: int, timeout_s: float, log) -> N
     raise SystemExit(f"error: the server did not answer /healthz within {timeout_s:g} s")
 
 
+def family_of(pid: int) -> list[int]:
+    """The process and all its descendants (the server's model workers), from Linux /proc."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*/children"):
+            try:
+                todo += [int(c) for c in task.read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
 def rss_mb(pid: int) -> float | None:
-    """Resident memory of a process in MiB (Linux /proc), None elsewhere."""
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return round(int(line.split()[1]) / 1024, 1)
-    except OSError:
-        pass
-    return None
+    """Resident memory of a process and its descendants in MiB (Linux /proc), None elsewhere."""
+    total = None
+    for p in family_of(pid):
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total = (total or 0.0) + int(line.split()[1]) / 1024
+        except OSError:
+            pass
+    return None if total is None else round(total, 1)
 
 
 def cpu_s(pid: int) -> float | None:
-    """CPU seconds (user + system) a process has used (Linux /proc), None elsewhere."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return None
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    """CPU seconds (user + system) a process and its live descendants have used (Linux /proc), None elsewhere."""
+    total = None
+    for p in family_of(pid):
+        try:
+            fields = Path(f"/proc/{p}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total = (total or 0.0) + (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
 
 
 def path_bodies(distance_range: tuple[float, float], n: int = 1000, seed: int = 0) -> list[bytes]:
@@ -221,13 +241,15 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=30.0, help="length of the load phase (default: 30)")
     ap.add_argument("--clients", type=int, default=32, help="concurrent clients (default: 32)")
     ap.add_argument("--malformed", type=int, default=1000, help="bad requests sent after the load (default: 1000)")
+    ap.add_argument("--workers", type=int, default=None,
+                    help="the server's --workers (model processes; default: the server's own default)")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
     a = ap.parse_args()
     if not Path(a.checkpoint).is_file():
         raise SystemExit(f"error: checkpoint {a.checkpoint} is not a file")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    with server(a.checkpoint, port) as proc:
+    with server(a.checkpoint, port, workers=a.workers) as proc:
         card = httpx.get(f"{base}/v1/model", headers=HEADERS, timeout=10).json()
         bodies = path_bodies(tuple(card["distance_range_px"]))
         rss = {"start": rss_mb(proc.pid)}
@@ -242,6 +264,7 @@ def main() -> None:
         result["malformed"]["still_answering"] = still_answering(base, bodies[0])
         rss["after_malformed"] = rss_mb(proc.pid)
         result["rss_mb"] = rss
+        result["workers"] = a.workers
         result["server_threads"] = os.environ.get("TRAJSYNTH_THREADS") or os.environ.get("OMP_NUM_THREADS") or "1"
     print(json.dumps(result) if a.json else json.dumps(result, indent=2))
 

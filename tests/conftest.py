@@ -201,3 +201,30 @@ def model_data_dir(tmp_path_factory) -> Path:
     Shared by many tests: never modify it in place (copy it first).
     """
     return synthetic_data_dir(tmp_path_factory.mktemp("model_data") / "data", 300, 1, MODEL_MAX_LEN)
+
+
+@pytest.fixture(scope="session")
+def procedural_ckpt(tmp_path_factory) -> Path:
+    """A finished ``procedural`` model (tiny) fitted on the embedded sample: distance-only, paths rotated onto ends."""
+    from trajsynth.data.embedded import embedded_data_dir
+    from trajsynth.data.train_data import load_train_data
+    from trajsynth.training.loop import Trainer
+    from trajsynth.training.setup import build_run_config
+
+    data = load_train_data(embedded_data_dir())
+    run = build_run_config("procedural", "tiny", {}, data.train.max_len)
+    return Trainer(run, data, tmp_path_factory.mktemp("procedural"), tensorboard=False, progress=False,
+                   log_lines=False).train()
+
+
+@pytest.fixture(scope="session")
+def ar_mdn_ckpt(model_data_dir, tmp_path_factory) -> Path:
+    """A finished ``ar_mdn`` model (tiny, 20 iterations) of ``model_data_dir``: directed, drawn step by step."""
+    from trajsynth.data.train_data import load_train_data
+    from trajsynth.models.registry import run_config
+    from trajsynth.training.loop import Trainer
+
+    data = load_train_data(model_data_dir)
+    run = run_config("ar_mdn", "tiny", max_seq_len=MODEL_MAX_LEN, ar_iterations=20)
+    return Trainer(run, data, tmp_path_factory.mktemp("ar_mdn"), tensorboard=False, progress=False,
+                   log_lines=False).train()

@@ -15,7 +15,6 @@ import threading
 
 import numpy as np
 import pytest
-from conftest import MODEL_MAX_LEN
 
 pytest.importorskip("fastapi", reason="the serve extra (pip install 'trajsynth[serve]') is not installed")
 import httpx  # noqa: E402
@@ -24,28 +23,8 @@ from fastapi.testclient import TestClient  # noqa: E402
 import trajsynth  # noqa: E402
 from trajsynth.cli.main import main  # noqa: E402
 from trajsynth.data.embedded import embedded_data_dir  # noqa: E402
-from trajsynth.data.train_data import load_train_data  # noqa: E402
-from trajsynth.models.registry import run_config  # noqa: E402
 from trajsynth.serving.batching import MicroBatcher, Overloaded  # noqa: E402
 from trajsynth.serving.server import API_KEY_ENV, build_app  # noqa: E402
-from trajsynth.training.loop import Trainer  # noqa: E402
-from trajsynth.training.setup import build_run_config  # noqa: E402
-
-QUIET = dict(tensorboard=False, progress=False, log_lines=False)
-
-
-@pytest.fixture(scope="module")
-def procedural_ckpt(tmp_path_factory):
-    data = load_train_data(embedded_data_dir())
-    run = build_run_config("procedural", "tiny", {}, data.train.max_len)
-    return Trainer(run, data, tmp_path_factory.mktemp("procedural"), **QUIET).train()
-
-
-@pytest.fixture(scope="module")
-def ar_mdn_ckpt(model_data_dir, tmp_path_factory):
-    data = load_train_data(model_data_dir)
-    run = run_config("ar_mdn", "tiny", max_seq_len=MODEL_MAX_LEN, ar_iterations=20)
-    return Trainer(run, data, tmp_path_factory.mktemp("ar_mdn"), **QUIET).train()
 
 
 @pytest.fixture(scope="module")

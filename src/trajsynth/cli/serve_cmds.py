@@ -21,8 +21,10 @@ Serve a finished model over HTTP (FastAPI on uvicorn; needs pip install 'trajsyn
   GET  /v1/model   family, versions, trained distance range, data provenance
   GET  /healthz    GET /docs (the API's documentation)    GET / (a page to draw and replay movements)
 
-Concurrent requests share one model call (micro-batching); when --max-queue requests wait, more
-are answered 503. Bad input gets a 4xx with a one-line reason. It listens on loopback (this
+Concurrent requests share model calls: path requests of a family that draws step by step (ar_mdn)
+join the running roll-out between steps and leave as soon as drawn (continuous batching); other
+requests are grouped into one call (micro-batching). When --max-queue requests wait, more are
+answered 503. Bad input gets a 4xx with a one-line reason. It listens on loopback (this
 machine only) unless --host says otherwise; with --api-key (or ${API_KEY_ENV}) every /v1
 request must send the key in its X-API-Key header."""
 
@@ -37,9 +39,16 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                    f"${API_KEY_ENV} if set, else none)")
     p.add_argument("--data-dir", help=f"data directory (or '{EMBEDDED}') whose real movements /v1/real and the "
                                       "page show beside generated ones")
-    add_count(p, "--max-batch", default=64, help="path requests per model call")
+    add_count(p, "--max-batch", default=64, help="path requests per model call (continuous: movements drawn at once)")
     p.add_argument("--max-wait-ms", type=float, default=2.0, help="how long a small batch waits for more requests")
     add_count(p, "--max-queue", default=1024, help="requests waiting for the model before more get 503")
+    p.add_argument("--batching", choices=("continuous", "micro"), default="continuous",
+                   help="continuous: path requests join the running roll-out between steps and leave when drawn "
+                        "(families that draw step by step, ar_mdn; without --workers); micro: concurrent requests "
+                        "share one call (default: continuous where it applies)")
+    add_count(p, "--workers", default=0, minimum=0, help="model worker processes, each with its own copy of the "
+                                                        "model, running batches at once (0: one model thread in the "
+                                                        "server process)")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)
 
@@ -53,7 +62,8 @@ def cmd_serve(a: argparse.Namespace) -> int:
         raise CliError(f"--max-wait-ms must lie in [0, 1000], got {a.max_wait_ms:g}")
     data_dir = resolve_data_dir(a.data_dir) if a.data_dir else None
     app = build_app(a.checkpoint, a.api_key, data_dir, max_batch=a.max_batch, max_wait_ms=a.max_wait_ms,
-                    max_queue=a.max_queue)
+                    max_queue=a.max_queue, workers=a.workers,
+                    batching=a.batching)
     try:
         sock = listen(a.host, a.port)
     except OSError as e:

@@ -2,12 +2,14 @@
 
 Versioned API under ``/v1`` (OpenAPI at ``/openapi.json``, Swagger UI at ``/docs``, both served
 from the package: no CDN), ``/healthz``, and the page at ``/`` (static files shipped with the
-package). Every model call goes through one :class:`MicroBatcher`; see ``batching.py`` for why and
-``guards.py`` for how bad input is answered.
+package). Every model call goes through one :class:`MicroBatcher`; see ``batching.py`` for why,
+``workers.py`` for model worker processes, and ``guards.py`` for how bad input is answered.
 """
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import gc
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -23,14 +25,17 @@ from fastapi_offline import FastAPIOffline
 
 from .. import __version__
 from .batching import MicroBatcher
+from .continuous import ContinuousBatcher
 from .guards import API_KEY_HEADER, Guard, error, install_error_handlers
 from .jobs import PathJob, SampleJob, movement_json, run_jobs
 from .provenance import model_card
 from .references import RealMovements
 from .sampler import TrajectorySampler
 from .schemas import Health, ModelCard, Movement, Movements, PathRequest, RealMovement, SampleRequest
+from .workers import pool_factory, run_in_worker
 
 STATIC = Path(__file__).parent / "static"
+BATCHING = ("continuous", "micro")
 
 
 @dataclass
@@ -38,10 +43,12 @@ class Settings:
     """How the service batches and what it accepts."""
 
     api_key: str | None = None
-    max_batch: int = 64  # path requests per model call
+    max_batch: int = 64  # path requests per model call (continuous batching: movements drawn at once)
     max_wait_ms: float = 2.0  # how long a small batch waits for company
     max_queue: int = 1024  # requests waiting for the model; more are answered 503
     max_body: int = 16384  # bytes of a request body
+    workers: int = 0  # model worker processes (0: the model runs in a thread of the server process)
+    batching: str = "continuous"  # unseeded /v1/path of a step-by-step family (ar_mdn); or "micro"
 
 
 @dataclass
@@ -51,15 +58,30 @@ class Service:
     batcher: MicroBatcher
     real: RealMovements | None = None
     settings: Settings = field(default_factory=Settings)
+    stream: ContinuousBatcher | None = None  # unseeded path requests, when continuous batching applies
+
+    async def path(self, job: PathJob) -> dict:
+        if self.stream is not None and job.seed is None:
+            return await self.stream.submit(job)
+        return await self.batcher.submit(job, job.key)
 
 
 def create_app(sampler: TrajectorySampler, ckpt: dict[str, Any], settings: Settings | None = None,
-               real: RealMovements | None = None) -> FastAPI:
-    """The service for a loaded sampler and its checkpoint dict (for /v1/model); ``real`` for /v1/real."""
+               real: RealMovements | None = None, checkpoint: str | Path | None = None) -> FastAPI:
+    """The service for a loaded sampler and its checkpoint dict (for /v1/model); ``real`` for /v1/real.
+
+    With ``settings.workers`` > 0, model calls run in that many worker processes, each loading the
+    ``checkpoint`` file (needed then); ``sampler`` still validates requests and describes the model.
+    """
     settings = settings or Settings()
-    batcher = MicroBatcher(partial(run_jobs, sampler), settings.max_batch, settings.max_wait_ms / 1000,
-                           settings.max_queue)
-    service = Service(sampler, model_card(ckpt, sampler, real is not None), batcher, real, settings)
+    if settings.batching not in BATCHING:
+        raise ValueError(f"batching must be one of {', '.join(BATCHING)}, got {settings.batching!r}")
+    stream = None
+    if settings.batching == "continuous" and sampler.steps_live:  # unseeded paths; the batcher does the rest
+        stream = ContinuousBatcher(sampler, settings.max_batch, settings.max_queue, checkpoint, settings.workers)
+    # The workers then step: seeded paths and samples (the few) run in this process.
+    batcher = _batcher(sampler, settings if stream is None else dataclasses.replace(settings, workers=0), checkpoint)
+    service = Service(sampler, model_card(ckpt, sampler, real is not None), batcher, real, settings, stream)
     app = FastAPIOffline(title="trajsynth", version=__version__, lifespan=partial(_lifespan, service),
                          description="Human-like mouse movements from a trained trajsynth model.",
                          redoc_url=None, static_url="/docs-assets")
@@ -71,12 +93,28 @@ def create_app(sampler: TrajectorySampler, ckpt: dict[str, Any], settings: Setti
     return app
 
 
+def _batcher(sampler: TrajectorySampler, settings: Settings, checkpoint: str | Path | None) -> MicroBatcher:
+    common = (settings.max_batch, settings.max_wait_ms / 1000, settings.max_queue)
+    if settings.workers == 0:
+        return MicroBatcher(partial(run_jobs, sampler), *common)
+    if checkpoint is None:
+        raise ValueError("model worker processes load the checkpoint file: pass checkpoint= with workers > 0")
+    render = sampler.render  # the workers draw exactly what this sampler would
+    return MicroBatcher(run_in_worker, *common, executor=pool_factory(checkpoint, settings.workers, render),
+                        concurrency=settings.workers)
+
+
 @asynccontextmanager
 async def _lifespan(service: Service, app: FastAPI):
     await service.batcher.start()
+    if service.stream is not None:
+        await service.stream.start()
     lo, hi = service.sampler.distance_range
     d = min(max(100.0, lo), hi)
-    await service.batcher.submit(PathJob((0.0, 0.0), (d, 0.0)), "path")  # warm-up: first-call allocations
+    warm = [service.batcher.submit(PathJob((0.0, 0.0), (d, 0.0))) for _ in range(service.batcher.concurrency)]
+    if service.stream is not None:
+        warm.append(service.stream.submit(PathJob((0.0, 0.0), (d, 0.0))))
+    await asyncio.gather(*warm)  # first-call allocations here; worker processes all started and loaded
     # The modules, the model and the app are never garbage: out of the collector's sight, a full
     # collection scans only what requests create (measured: 75-160 ms pauses -> a few ms; the p99).
     gc.collect()
@@ -84,6 +122,8 @@ async def _lifespan(service: Service, app: FastAPI):
     try:
         yield
     finally:
+        if service.stream is not None:
+            await service.stream.stop()
         await service.batcher.stop()
 
 
@@ -125,8 +165,7 @@ async def model(svc: ServiceDep) -> dict[str, Any]:
 async def path(req: PathRequest, svc: ServiceDep) -> JSONResponse:
     """A movement from ``start`` that ends exactly at ``end``: times (ms from its start) and positions (px)."""
     svc.sampler.checked_pair(req.start, req.end)  # a bad pair fails here, never inside a shared batch
-    job = PathJob(tuple(req.start), tuple(req.end), req.seed)
-    return JSONResponse(await svc.batcher.submit(job, job.key))
+    return JSONResponse(await svc.path(PathJob(tuple(req.start), tuple(req.end), req.seed)))
 
 
 @api.post("/sample", response_model=Movements)

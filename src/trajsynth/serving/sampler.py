@@ -207,25 +207,42 @@ class TrajectorySampler:
         starts, ends = self._checked_pairs(starts, ends)
         targets = ends - starts  # (n, 2)
         n = len(starts)
-        exact = self.directed and getattr(self.model, "integer_paths", False)
-        if exact:  # drawn for these directions: each ends on the pixel nearest its end − start
+        if self.steps_live:  # drawn for these directions: each ends on the pixel nearest its end − start
             P = self.generate(n, seed=seed, targets=targets).paths
-            xys = [p[:, 1:] + s for p, s in zip(P, starts, strict=True)]  # integer steps kept as drawn
-        else:  # drawn for the distances (and directions, if directed), then brought onto the ends exactly
-            dist = np.hypot(targets[:, 0], targets[:, 1])
-            P = self.generate(n, seed=seed, targets=targets).paths if self.directed else \
-                self.generate(n, dist, seed).paths
-            P = [p if np.hypot(*p[-1, 1:]) > 0 else
-                 self._orientable(d, seed if seed is None else seed + i, t if self.directed else None)
-                 for i, (p, d, t) in enumerate(zip(P, dist, targets, strict=True))]
-            xys = [self._oriented(p, t) for p, t in zip(P, targets, strict=True)]
-            if self.renders:  # back onto whole pixels after the rotation
-                xys = [np.round(xy) for xy in xys]
-            xys = [xy + s for xy, s in zip(xys, starts, strict=True)]
-        out = []
-        for p, xy, e in zip(P, xys, ends, strict=True):
-            xy[-1] = e  # remove sub-pixel rounding from the end point
-            out.append(np.column_stack([p[:, 0], xy]))
+            return [self.placed(p, s, e) for p, s, e in zip(P, starts, ends, strict=True)]
+        dist = np.hypot(targets[:, 0], targets[:, 1])  # drawn for the distances (and directions, if directed),
+        P = self.generate(n, seed=seed, targets=targets).paths if self.directed else \
+            self.generate(n, dist, seed).paths  # then brought onto the ends exactly
+        P = [p if np.hypot(*p[-1, 1:]) > 0 else
+             self._orientable(d, seed if seed is None else seed + i, t if self.directed else None)
+             for i, (p, d, t) in enumerate(zip(P, dist, targets, strict=True))]
+        xys = [self._oriented(p, t) for p, t in zip(P, targets, strict=True)]
+        if self.renders:  # back onto whole pixels after the rotation
+            xys = [np.round(xy) for xy in xys]
+        return [self.placed(np.column_stack([p[:, 0], xy]), s, e)
+                for p, xy, s, e in zip(P, xys, starts, ends, strict=True)]
+
+    @property
+    def steps_live(self) -> bool:
+        """Whether the model draws whole-pixel movements toward given end points step by step (ar_mdn): then
+        :meth:`paths` keeps its steps as drawn, and a server can run it with continuous batching
+        (:meth:`join`)."""
+        return self.directed and getattr(self.model, "integer_paths", False) and hasattr(self.model, "rollout")
+
+    def join(self, run, starts: np.ndarray, ends: np.ndarray, gen: torch.Generator) -> torch.Tensor:
+        """Add movements from checked ``starts`` to ``ends`` (n, 2) to a running roll-out (``model.rollout``)
+        as :meth:`paths` would draw them; their ids (n,). Call it under ``torch.inference_mode()``."""
+        targets = ends - starts  # (n, 2)
+        C = self.conditions_for(len(targets), np.hypot(targets[:, 0], targets[:, 1]), np.random.default_rng(0))
+        target, c, plan = self.model.prepare(len(C), torch.as_tensor(C).reshape(-1, 1), gen, torch.as_tensor(targets))
+        return run.add(target, c, plan)
+
+    @staticmethod
+    def placed(p: np.ndarray, start: np.ndarray, end: np.ndarray) -> np.ndarray:
+        """A path (L, 3) from (0, 0) moved to ``start``; its last point is exactly ``end`` (no sub-pixel rounding)."""
+        out = p.astype(np.float64, copy=True)
+        out[:, 1:] += start
+        out[-1, 1:] = end
         return out
 
     def _checked_pairs(self, starts, ends) -> tuple[np.ndarray, np.ndarray]:

@@ -43,7 +43,7 @@ def build_app(checkpoint: str | Path, api_key: str | None = None, data_dir: str 
     sampler = TrajectorySampler.from_checkpoint(checkpoint)
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     real = RealMovements(data_dir) if data_dir is not None else None
-    return create_app(sampler, ckpt, Settings(api_key=key, **settings), real)
+    return create_app(sampler, ckpt, Settings(api_key=key, **settings), real, checkpoint)
 
 
 def _config(app, host: str, port: int, **kw: Any):

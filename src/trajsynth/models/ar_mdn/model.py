@@ -366,6 +366,14 @@ class ARMDNModel(nn.Module):
         ``distance`` requested px, ``snap_px`` the distance the press jumped onto the target (0 after an
         arrival), ``arrive_px`` the length of the arriving step (0 without one), ``forced`` whether the
         press was forced at max_seq_len."""
+        target, c, plan = self.prepare(n, conditions, rng, targets)
+        P, L, info = self._roll_out(target, c, plan, rng)
+        return P.numpy(), L.numpy(), {"distance": self.distance(c).numpy(), **{k: v.numpy() for k, v in info.items()}}
+
+    def prepare(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
+                targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """What a roll-out starts from: integer targets (n, 2) px, clamped conditions (n,) float64 and
+        plans (n, PLAN_DIM) (see :meth:`sample_paths`, :class:`~.rollout.Rollout`)."""
         if not self.ready:
             raise RuntimeError("ARMDNModel.generate called before training set its data constants (train it, or "
                                "load a trained state_dict)")
@@ -380,8 +388,7 @@ class ARMDNModel(nn.Module):
             target = torch.stack([D * angle.cos(), D * angle.sin()], -1).round()  # (n, 2) integer px
         else:
             target = torch.as_tensor(targets, dtype=torch.float64).reshape(n, 2).round()  # (n, 2) integer px
-        P, L, info = self._roll_out(target, c, plan, rng)
-        return P.numpy(), L.numpy(), {"distance": D.numpy(), **{k: v.numpy() for k, v in info.items()}}
+        return target, c, plan
 
     def _draw_plans(self, D: torch.Tensor, rng: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
         """A plan (n, PLAN_DIM) per movement, a training movement's of the same distance bin drawn uniformly,
@@ -390,69 +397,28 @@ class ARMDNModel(nn.Module):
         pick = torch.randint(self.cfg.plan_records, (len(D),), generator=rng)
         return self.plan_records[bins, pick], self.plan_angles[bins, pick]
 
+    def rollout(self, rng: torch.Generator | None = None):
+        """An empty :class:`~.rollout.Rollout`: rows join (from :meth:`prepare`) and leave as they finish."""
+        from .rollout import Rollout  # here: rollout.py imports this module's constants
+
+        return Rollout(self, rng)
+
     def _roll_out(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor, rng: torch.Generator | None):
-        """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,).
+        """Draw every movement step by step: P (n, T, 3) float64, L (n,), and snap_px, arrive_px, forced (n,)."""
+        from .rollout import INFO  # here: rollout.py imports this module's constants
 
-        Each step runs the network on the movements still going only (most end long before the
-        longest one): finished rows keep their last point.
-        """
         n, T = len(target), self.cfg.max_seq_len
-        D = target.norm(dim=-1).clamp_min(1.0)
-        zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
-        s = {"D": D, "c": c, "dir_cos": target[:, 0] / D, "dir_sin": target[:, 1] / D, "prev": zeros(n, 2),
-             "prev_dt": zeros(n), "t": zeros(n), "prev_cls": torch.full((n,), self.n_dt), "plan": plan,
-             "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool)}
-        P, L = zeros(n, T, 3), torch.full((n,), T)
-        info = {"snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool)}
-        live, h = torch.arange(n), torch.zeros(self.cfg.num_layers, n, self.cfg.hidden_dim)
-        for k in range(T - 1):
-            P[:, k + 1] = P[:, k]  # finished rows keep their last point
-            every = len(live) == n  # nothing to select while every row is still going (one path(): always)
-            a = dict(s) if every else {key: v[live] for key, v in s.items()}  # the rows still going
-            out, h_live = self.rnn(self.inp(self.step_inputs(self._at_step(a, k)))[:, None],
-                                   h if every else h[:, live])
-            if every:
-                h = h_live
-            else:
-                h[:, live] = h_live
-            pressing = self._one_step(out[:, 0], a, k, T, live, P, L, info, rng)
-            for key in ("prev", "prev_dt", "prev_cls", "t", "pos", "arrived"):
-                if every:
-                    s[key] = a[key]
-                else:
-                    s[key][live] = a[key]
-            live = live[~pressing]
-            if len(live) == 0:
-                P[:, k + 2:] = P[:, k + 1 : k + 2]
-                break
+        P, L = torch.zeros(n, T, 3, dtype=torch.float64), torch.full((n,), T)
+        info = {"snap_px": torch.zeros(n, dtype=torch.float64), "arrive_px": torch.zeros(n, dtype=torch.float64),
+                "forced": torch.zeros(n, dtype=torch.bool)}
+        run = self.rollout(rng)
+        run.add(target, c, plan)  # ids 0..n-1: the rows of P
+        while run.live:
+            if (done := run.step()) is not None:
+                P[done["id"]], L[done["id"]] = done["path"], done["length"]
+                for key in INFO:
+                    info[key][done["id"]] = done[key]
         return P, L, info
-
-    @staticmethod
-    def _at_step(a: dict[str, torch.Tensor], k: int) -> dict[str, torch.Tensor]:
-        """The live rows' state with the remaining displacement and the step index of step k filled in."""
-        a["rem"] = to_frame(a["target"] - a["pos"], a["dir_cos"], a["dir_sin"])
-        a["k"] = torch.full((len(a["D"]),), float(k), dtype=torch.float64)
-        return a
-
-    def _one_step(self, out: torch.Tensor, a: dict[str, torch.Tensor], k: int, T: int, live: torch.Tensor,
-                  P: torch.Tensor, L: torch.Tensor, info: dict, rng: torch.Generator | None) -> torch.Tensor:
-        """Draw step k of the live rows (GRU outputs ``out``), record it, update ``a``; which rows pressed."""
-        target, pos = a["target"], a["pos"]
-        event, forced = self._draw_event(out, a["arrived"], k == T - 2, rng)
-        dt_cls, dt = self._draw_dt(out, event, rng)
-        moves = event == MOVE
-        new = self._draw_move(out, (dt_cls, dt), pos, a, moves & (k > 0), rng)
-        new = torch.where(moves[:, None], new, target)
-        jump = (target - pos).norm(dim=-1)
-        info["arrive_px"][live] = torch.where(event == ARRIVE, jump, info["arrive_px"][live])
-        pressing = event == PRESS
-        info["snap_px"][live] = torch.where(pressing, jump, info["snap_px"][live])
-        info["forced"][live] |= pressing & forced
-        L[live] = torch.where(pressing, k + 2, L[live])
-        P[live, k + 1] = torch.cat([(a["t"] + dt)[:, None], new], -1)
-        a["prev"], a["prev_dt"], a["prev_cls"] = to_frame(new - pos, a["dir_cos"], a["dir_sin"]), dt, dt_cls
-        a["t"], a["pos"], a["arrived"] = a["t"] + dt, new, a["arrived"] | (event == ARRIVE)
-        return pressing
 
     def _draw_event(self, h: torch.Tensor, arrived: torch.Tensor, last: bool, rng: torch.Generator | None
                     ) -> tuple[torch.Tensor, torch.Tensor]:

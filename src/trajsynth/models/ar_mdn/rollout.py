@@ -1,0 +1,97 @@
+"""Movements drawn step by step, with rows that join and leave between steps (continuous batching).
+
+A batch of movements costs one network step per step of its *longest* movement: on SapiMouse a
+batch of 32 runs about 74 steps while its movements need 33 on average. A :class:`Rollout` keeps
+only the movements still going: a row leaves as soon as its press is drawn, and new rows may
+join before any step. ``ARMDNModel.sample_paths`` adds one batch and steps until it is empty; a
+server adds requests as they arrive, so a short movement is answered after its own steps, not
+after the longest one in its batch.
+
+Every row carries its own step index, so rows that joined at different steps are drawn exactly
+as if each batch had run alone; the rows keep their order, so a batch's draws from one generator
+are the same whichever way it is run.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+
+from .model import ARRIVE, MOVE, PRESS, to_frame
+
+if TYPE_CHECKING:
+    from .model import ARMDNModel
+
+INFO = ("snap_px", "arrive_px", "forced")  # what a finished row reports besides its path
+
+
+class Rollout:
+    """The live rows of one model's roll-out; :meth:`add` rows, :meth:`step` until :attr:`live` is 0.
+
+    Use it under ``torch.inference_mode()`` (as ``sample_paths`` does): it holds no graph.
+    """
+
+    def __init__(self, model: ARMDNModel, rng: torch.Generator | None = None):
+        self.model, self.rng, self.T = model, rng, model.cfg.max_seq_len
+        self.s: dict[str, torch.Tensor] = {}
+        self.h = torch.zeros(model.cfg.num_layers, 0, model.cfg.hidden_dim)
+        self._next_id = 0
+
+    @property
+    def live(self) -> int:
+        return len(self.h[0])
+
+    def add(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
+        """New rows from their integer targets (n, 2) px, conditions (n,) and plans (n, PLAN_DIM); their ids (n,)."""
+        n = len(target)
+        D = target.norm(dim=-1).clamp_min(1.0)
+        zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
+        ids = torch.arange(self._next_id, self._next_id + n)
+        self._next_id += n
+        new = {"D": D, "c": c, "dir_cos": target[:, 0] / D, "dir_sin": target[:, 1] / D, "prev": zeros(n, 2),
+               "prev_dt": zeros(n), "t": zeros(n), "prev_cls": torch.full((n,), self.model.n_dt), "plan": plan,
+               "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool),
+               "snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool),
+               "step": torch.zeros(n, dtype=torch.long), "path": zeros(n, self.T, 3), "id": ids}
+        self.s = new if not self.s else {k: torch.cat([self.s[k], v]) for k, v in new.items()}  # drops rem, k
+        h0 = torch.zeros(self.model.cfg.num_layers, n, self.model.cfg.hidden_dim)
+        self.h = torch.cat([self.h, h0], 1)
+        return ids
+
+    def step(self) -> dict[str, torch.Tensor] | None:
+        """Draw one step of every live row; the rows that pressed, if any: ``id`` (m,), ``path`` (m, T, 3)
+        float64 (t_ms, x, y; the last point repeated), ``length`` (m,), and :data:`INFO` (m,)."""
+        m, s = self.model, self.s
+        s["rem"] = to_frame(s["target"] - s["pos"], s["dir_cos"], s["dir_sin"])
+        s["k"] = s["step"].double()
+        out, self.h = m.rnn(m.inp(m.step_inputs(s))[:, None], self.h)
+        pressing = self._draw(out[:, 0], s)
+        s["step"] = s["step"] + 1
+        if not pressing.any():
+            return None
+        done = {k: s[k][pressing] for k in ("id", "path", "step", *INFO)}
+        going = ~pressing
+        self.s, self.h = {k: v[going] for k, v in s.items()}, self.h[:, going]
+        length = done.pop("step") + 1  # the press was point step + 1
+        last = torch.minimum(torch.arange(self.T), length[:, None] - 1)  # (m, T) the last point, repeated
+        done["path"] = done["path"].gather(1, last[..., None].expand(-1, -1, 3))
+        return {**done, "length": length}
+
+    def _draw(self, out: torch.Tensor, a: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Draw each live row's step (GRU outputs ``out`` (n, H)) into its path and state; which rows pressed."""
+        m, rng, target, pos, k = self.model, self.rng, a["target"], a["pos"], a["step"]
+        event, forced = m._draw_event(out, a["arrived"], k == self.T - 2, rng)
+        dt_cls, dt = m._draw_dt(out, event, rng)
+        moves = event == MOVE
+        new = m._draw_move(out, (dt_cls, dt), pos, a, moves & (k > 0), rng)
+        new = torch.where(moves[:, None], new, target)
+        jump = (target - pos).norm(dim=-1)
+        a["arrive_px"] = torch.where(event == ARRIVE, jump, a["arrive_px"])
+        pressing = event == PRESS
+        a["snap_px"] = torch.where(pressing, jump, a["snap_px"])
+        a["forced"] = a["forced"] | (pressing & forced)
+        a["path"][torch.arange(len(k)), k + 1] = torch.cat([(a["t"] + dt)[:, None], new], -1)
+        a["prev"], a["prev_dt"], a["prev_cls"] = to_frame(new - pos, a["dir_cos"], a["dir_sin"]), dt, dt_cls
+        a["t"], a["pos"], a["arrived"] = a["t"] + dt, new, a["arrived"] | (event == ARRIVE)
+        return pressing
