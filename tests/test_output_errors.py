@@ -168,6 +168,35 @@ def test_training_onto_a_full_disk_keeps_only_whole_checkpoints(data_dir, tmp_pa
         json.loads(ln)
 
 
+TB_ONTO_FULL_DISK = """
+import sys
+import matplotlib
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt
+import numpy as np
+from trajsynth.training.tensorboard import TensorBoardLog
+from trajsynth.utils.atomic import WriteError
+log = TensorBoardLog(sys.argv[1])
+fig, ax = plt.subplots()
+ax.imshow(np.random.default_rng(0).random((200, 200)))  # a PNG far larger than the disk
+try:
+    log.figure("noise", fig, 0)
+    log.flush()
+    log.scalars("x", {"a": 1.0}, 1)
+except WriteError as e:
+    print(f"error: {e}", file=sys.stderr)
+    sys.exit(2)
+"""
+
+
+def test_tensorboard_onto_a_full_disk_is_one_line(tmp_path):
+    """TensorBoard's writer thread fails on its own; its traceback is left out, the error named once."""
+    disk, script = tmp_path / "disk", tmp_path / "tb.py"
+    script.write_text(TB_ONTO_FULL_DISK)
+    r = on_small_tmpfs("16k", disk, f'{sys.executable} "{script}" "{disk}/logs"')
+    one_line_error(r, rf"error: cannot write {re.escape(str(disk))}/logs: No space left on device")
+
+
 def test_metrics_log_on_a_full_device_says_so(tmp_path):
     log = tmp_path / "metrics.jsonl"
     log.symlink_to("/dev/full")
