@@ -37,6 +37,10 @@ class Rollout:
         self.s: dict[str, torch.Tensor] = {}
         self.h = torch.zeros(model.cfg.num_layers, 0, model.cfg.hidden_dim)
         self._next_id = 0
+        # The paths being drawn, one slot per live row (s["slot"]): kept out of the state, which is
+        # copied whenever rows leave, while a path is written once per step and read once at the end.
+        self.paths = torch.zeros(0, self.T, 3, dtype=torch.float64)
+        self._free: list[int] = []  # slots of rows that left
 
     @property
     def live(self) -> int:
@@ -53,11 +57,23 @@ class Rollout:
                "prev_dt": zeros(n), "t": zeros(n), "prev_cls": torch.full((n,), self.model.n_dt), "plan": plan,
                "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool),
                "snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool),
-               "step": torch.zeros(n, dtype=torch.long), "path": zeros(n, self.T, 3), "id": ids}
+               "step": torch.zeros(n, dtype=torch.long), "slot": self._slots(n), "id": ids}
         self.s = new if not self.s else {k: torch.cat([self.s[k], v]) for k, v in new.items()}  # drops rem, k
         h0 = torch.zeros(self.model.cfg.num_layers, n, self.model.cfg.hidden_dim)
         self.h = torch.cat([self.h, h0], 1)
         return ids
+
+    def _slots(self, n: int) -> torch.Tensor:
+        """n free path slots (n,), zeroed; the storage grows (doubling) when too few are free."""
+        if len(self._free) < n:
+            have = len(self.paths)
+            grow = max(n - len(self._free), have)
+            self.paths = torch.cat([self.paths, torch.zeros(grow, self.T, 3, dtype=torch.float64)])
+            self._free += range(have, have + grow)
+        slots = torch.tensor(self._free[:n], dtype=torch.long)
+        del self._free[:n]
+        self.paths[slots] = 0.0
+        return slots
 
     def step(self) -> dict[str, torch.Tensor] | None:
         """Draw one step of every live row; the rows that pressed, if any: ``id`` (m,), ``path`` (m, T, 3)
@@ -70,12 +86,14 @@ class Rollout:
         s["step"] = s["step"] + 1
         if not pressing.any():
             return None
-        done = {k: s[k][pressing] for k in ("id", "path", "step", *INFO)}
+        done = {k: s[k][pressing] for k in ("id", "slot", "step", *INFO)}
         going = ~pressing
         self.s, self.h = {k: v[going] for k, v in s.items()}, self.h[:, going]
         length = done.pop("step") + 1  # the press was point step + 1
+        slot = done.pop("slot")
+        self._free += slot.tolist()
         last = torch.minimum(torch.arange(self.T), length[:, None] - 1)  # (m, T) the last point, repeated
-        done["path"] = done["path"].gather(1, last[..., None].expand(-1, -1, 3))
+        done["path"] = self.paths[slot].gather(1, last[..., None].expand(-1, -1, 3))
         return {**done, "length": length}
 
     def _draw(self, out: torch.Tensor, a: dict[str, torch.Tensor]) -> torch.Tensor:
@@ -91,7 +109,7 @@ class Rollout:
         pressing = event == PRESS
         a["snap_px"] = torch.where(pressing, jump, a["snap_px"])
         a["forced"] = a["forced"] | (pressing & forced)
-        a["path"][torch.arange(len(k)), k + 1] = torch.cat([(a["t"] + dt)[:, None], new], -1)
+        self.paths[a["slot"], k + 1] = torch.cat([(a["t"] + dt)[:, None], new], -1)
         a["prev"], a["prev_dt"], a["prev_cls"] = to_frame(new - pos, a["dir_cos"], a["dir_sin"]), dt, dt_cls
         a["t"], a["pos"], a["arrived"] = a["t"] + dt, new, a["arrived"] | (event == ARRIVE)
         return pressing
