@@ -154,7 +154,7 @@ def test_worker_processes_serve_paths_and_a_killed_worker_is_replaced(ar_mdn_ckp
             r = httpx.post(f"{url}/v1/path", json=bodies[0], timeout=60)
             if r.status_code == 200:
                 break
-            assert r.status_code == 500 and r.json() == {"detail": "internal error"}
+            assert r.status_code == 500 and r.json()["detail"].startswith("internal error")
             time.sleep(0.2)
         assert r.status_code == 200
         assert [p.pid for p in _model_workers()] != [worker.pid]
