@@ -44,11 +44,11 @@ def register(sub: argparse._SubParsersAction) -> None:
     add_count(p, "--max-queue", default=1024, help="requests waiting for the model before more get 503")
     p.add_argument("--batching", choices=("continuous", "micro"), default="continuous",
                    help="continuous: path requests join the running roll-out between steps and leave when drawn "
-                        "(families that draw step by step, ar_mdn; without --workers); micro: concurrent requests "
+                        "(families that draw step by step, ar_mdn); micro: concurrent requests "
                         "share one call (default: continuous where it applies)")
-    add_count(p, "--workers", default=0, minimum=0, help="model worker processes, each with its own copy of the "
-                                                        "model, running batches at once (0: one model thread in the "
-                                                        "server process)")
+    add_count(p, "--workers", default=None, minimum=0,
+              help="model worker processes, each with its own copy of the model (0: the model runs in a thread of "
+                   "the server process; default: 1 with continuous batching, else 0)")
     p.add_argument("--access-log", action="store_true", help="log every request")
     p.set_defaults(func=cmd_serve)
 

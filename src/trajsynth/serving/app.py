@@ -47,7 +47,7 @@ class Settings:
     max_wait_ms: float = 2.0  # how long a small batch waits for company
     max_queue: int = 1024  # requests waiting for the model; more are answered 503
     max_body: int = 16384  # bytes of a request body
-    workers: int = 0  # model worker processes (0: the model runs in a thread of the server process)
+    workers: int | None = None  # model worker processes (0: a thread of this process; None: 1 if continuous, else 0)
     batching: str = "continuous"  # unseeded /v1/path of a step-by-step family (ar_mdn); or "micro"
 
 
@@ -76,8 +76,11 @@ def create_app(sampler: TrajectorySampler, ckpt: dict[str, Any], settings: Setti
     settings = settings or Settings()
     if settings.batching not in BATCHING:
         raise ValueError(f"batching must be one of {', '.join(BATCHING)}, got {settings.batching!r}")
+    continuous = settings.batching == "continuous" and sampler.steps_live  # unseeded paths; the batcher: the rest
+    if settings.workers is None:  # stepping is Python-bound: in a process of its own it has a core and a GIL
+        settings = dataclasses.replace(settings, workers=1 if continuous and checkpoint is not None else 0)
     stream = None
-    if settings.batching == "continuous" and sampler.steps_live:  # unseeded paths; the batcher does the rest
+    if continuous:
         stream = ContinuousBatcher(sampler, settings.max_batch, settings.max_queue, checkpoint, settings.workers)
     # The workers then step: seeded paths and samples (the few) run in this process.
     batcher = _batcher(sampler, settings if stream is None else dataclasses.replace(settings, workers=0), checkpoint)
