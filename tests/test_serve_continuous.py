@@ -171,3 +171,12 @@ def test_micro_batching_in_worker_processes(procedural_ckpt):
         seeded = httpx.post(f"{url}/v1/path", json={"start": [0, 0], "end": [120, 30], "seed": 4}).json()
         want = trajsynth.load(procedural_ckpt).path((0, 0), (120, 30), seed=4)[:, 2]
         assert seeded["y"][:-1] == np.round(want[:-1], 3).tolist() and seeded["y"][-1] == 30  # as it answers them
+
+
+def test_workers_none_means_one_process_for_continuous_batching_only(ar_mdn_ckpt, procedural_ckpt):
+    """The command's default (workers=None): a core of its own for stepping; a library app spawns nothing unasked."""
+    service = build_app(ar_mdn_ckpt, workers=None).state.service
+    assert service.settings.workers == 1 and service.stream is not None and service.stream.checkpoint is not None
+    assert build_app(ar_mdn_ckpt).state.service.settings.workers == 0
+    assert build_app(ar_mdn_ckpt, workers=None, batching="micro").state.service.settings.workers == 0
+    assert build_app(procedural_ckpt, workers=None).state.service.settings.workers == 0

@@ -47,7 +47,9 @@ class Settings:
     max_wait_ms: float = 2.0  # how long a small batch waits for company
     max_queue: int = 1024  # requests waiting for the model; more are answered 503
     max_body: int = 16384  # bytes of a request body
-    workers: int | None = None  # model worker processes (0: a thread of this process; None: 1 if continuous, else 0)
+    # Model worker processes: 0, a thread of this process; None, one if continuous batching applies, else 0
+    # (the command's default; spawned workers re-import a script's __main__, which must then be guarded).
+    workers: int | None = 0
     batching: str = "continuous"  # unseeded /v1/path of a step-by-step family (ar_mdn); or "micro"
 
 
