@@ -248,3 +248,21 @@ def test_evaluate_reports_activity_accuracy(tmp_path):
                  "--out", str(tmp_path / "eval")]) == 0
     report = json.loads((tmp_path / "eval" / "report.json").read_text())
     assert 0 <= report["activity_acc"] <= 1 and "disc_strong" in report
+
+
+def test_mouse_directories_merge_with_activity_and_domain_labels(tmp_path, capsys):
+    from conftest import write_raw_dir
+
+    a, b = write_raw_dir(tmp_path / "setA", seed=3), write_raw_dir(tmp_path / "setB", seed=4)
+    out = tmp_path / "merged"
+    assert main(["preprocess", str(a), str(b), str(out), "--quiet", "--workers", "1"]) == 0
+    assert "labels: activity Left_click; domain setA, setB" in capsys.readouterr().out
+    assert validate_data_dir(out).ok
+    meta = json.loads((out / "meta.json").read_text())
+    users = [u for s in ("train", "val", "test") for u in meta["users"][s]]
+    assert len(users) == 12 and {u.split(":")[0] for u in users} == {"setA", "setB"}, "users of each set apart"
+    d = load_train_data(out)
+    assert d.labels == {"activity": ["Left_click"], "domain": ["setA", "setB"]}
+    assert set(d.train.D.tolist()) <= {0, 1} and d.train.A.max() == 0 and len(d.train.D) == len(d.train.L)
+    assert main(["preprocess", str(a), str(a), str(tmp_path / "x"), "--quiet"]) == 2
+    assert "must have different names" in capsys.readouterr().err

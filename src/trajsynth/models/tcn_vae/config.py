@@ -92,6 +92,9 @@ PRESETS: dict[str, dict] = {
     # patience 50), with an epoch budget a CPU finishes.
     "overnight": dict(beta=0.4, lambda_act=2.5, lambda_dom=0.05, lr=3e-4, grad_clip=0.8, patience=50,
                       epochs=200),
+    # Small labelled sets (BasicMotions: 32 training cases): at batch 32 an epoch would be one update, so smaller
+    # batches and more epochs; about 30 s on one CPU core.
+    "small": dict(batch_size=8, epochs=300, patience=100),
     # For tests: seconds, not minutes.
     "tiny": dict(latent_dim=8, channels=[8, 8], head_hidden=8, domain_embedding=2, length_bins=4,
                  length_quantiles=8, batch_size=16, epochs=3, log_interval=2, save_interval=3, patience=2),
