@@ -261,6 +261,8 @@ def test_mouse_directories_merge_with_activity_and_domain_labels(tmp_path, capsy
     meta = json.loads((out / "meta.json").read_text())
     users = [u for s in ("train", "val", "test") for u in meta["users"][s]]
     assert len(users) == 12 and {u.split(":")[0] for u in users} == {"setA", "setB"}, "users of each set apart"
+    for split in ("train", "val", "test"):  # each data set split by its own users
+        assert {u.split(":")[0] for u in meta["users"][split]} == {"setA", "setB"}, split
     d = load_train_data(out)
     assert d.labels == {"activity": ["Left_click"], "domain": ["setA", "setB"]}
     assert set(d.train.D.tolist()) <= {0, 1} and d.train.A.max() == 0 and len(d.train.D) == len(d.train.L)

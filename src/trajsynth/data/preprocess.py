@@ -191,15 +191,15 @@ def build_data_dir(segs: list[Segment], out_dir: Path, cfg: PreprocessConfig, so
     fitted = [_fit_length(s, cfg.max_seq_len, cfg.long_policy) for s in segs]
     n_long = sum(len(s.points) > cfg.max_seq_len for s in segs)
     segs = [s for s in fitted if s is not None]
-    users = split_users([s.user for s in segs], cfg.val_frac, cfg.test_frac, cfg.seed)
+    for s in segs:
+        s.domain = s.domain or source.get("source_dir") or "default"
+    users = split_by_domain(segs, cfg)
     split_of = {u: name for name, us in users.items() for u in us}
     by_split = {name: [s for s in segs if split_of[s.user] == name] for name in SPLITS}
     train_P, train_L = pad_paths([s.points for s in by_split["train"]], cfg.max_seq_len)
     dt_bound = cfg.segment.pause_ms if cfg.long_policy == "drop" else cfg.segment.max_duration
     params = fit_params(raw_kinematics(train_P, train_L), cfg.segment.min_distance, cfg.segment.max_distance,
                         dt_bound=dt_bound)
-    for s in segs:
-        s.domain = s.domain or source.get("source_dir") or "default"
     # activity: the click that ends the movement; domain: the data set
     labels = {"activity": sorted({s.action for s in segs}), "domain": sorted({s.domain for s in segs})}
     arrays = {name: _split_arrays(by_split[name], cfg.max_seq_len, params, labels) for name in SPLITS}
@@ -222,6 +222,15 @@ def build_data_dir(segs: list[Segment], out_dir: Path, cfg: PreprocessConfig, so
     }
     write_data_dir(out_dir, arrays, params, meta, overwrite=overwrite)
     return meta
+
+
+def split_by_domain(segs: list[Segment], cfg: PreprocessConfig) -> dict[str, list[str]]:
+    """The user split of each domain on its own, merged: every data set has users in every split (a small one
+    would otherwise land whole in one split). One domain: exactly the plain user split."""
+    domains = sorted({s.domain for s in segs})
+    parts = [split_users([s.user for s in segs if s.domain == d], cfg.val_frac, cfg.test_frac, cfg.seed)
+             for d in domains]
+    return {name: sorted(u for p in parts for u in p[name]) for name in SPLITS}
 
 
 def _config_dict(cfg: PreprocessConfig) -> dict:
