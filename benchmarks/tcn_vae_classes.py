@@ -13,7 +13,6 @@ GRU, mean ± std over ``--repeats`` seeds.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 import numpy as np
@@ -22,6 +21,7 @@ import torch
 from trajsynth.data.directory import load_meta, load_split
 from trajsynth.evaluation.sources import activity_accuracy, finished_model
 from trajsynth.metrics.discriminative import discriminative_score
+from trajsynth.utils.atomic import write_json
 
 
 def class_sets(data_dir: str, splits: list[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -69,8 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"| {name} | {int(pick.sum())} | {s['timegan'][0]:.3f} ± {s['timegan'][1]:.3f} | "
               f"{s['strong'][0]:.3f} ± {s['strong'][1]:.3f} |", flush=True)
     if a.json:
-        with open(a.json, "x") as f:
-            json.dump(result, f, indent=2)
+        write_json(a.json, result)
     return 0
 
 

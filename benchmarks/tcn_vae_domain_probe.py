@@ -25,6 +25,7 @@ from sklearn.preprocessing import StandardScaler
 
 from trajsynth.data.directory import load_meta, load_split
 from trajsynth.evaluation.sources import finished_model
+from trajsynth.utils.atomic import write_json
 
 
 def encoded(model, data_dir: str, split: str, limit: int | None, seed: int) -> dict[str, np.ndarray]:
@@ -81,8 +82,7 @@ def main(argv: list[str] | None = None) -> int:
               "per_domain": activity_per_domain(test, meta.get("domain_names") or [])}
     print(json.dumps(result, indent=2))
     if a.json:
-        with open(a.json, "x") as f:
-            json.dump(result, f, indent=2)
+        write_json(a.json, result)
     return 0
 
 
