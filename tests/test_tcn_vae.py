@@ -230,6 +230,8 @@ def test_every_cli_mode_on_series(ts_dir, tmp_path, capsys):
     assert main(["encode", str(final), d, "--out", str(tmp_path / "z.npz")]) == 2, "never overwrites"
     acc = activity_accuracy(final, d, "test")
     assert acc == pytest.approx(float((z["activity_pred"] == z["activity"]).mean()))
+    assert main(["generate", str(final)]) == 2
+    assert "trained on sensor series" in capsys.readouterr().err
     e = evaluation_inputs(d, "test", None, 0, checkpoint=final)
     assert e.fake.X.shape == e.real.X.shape == (6, 12, 2) and e.fake.paths is None and e.embed is not None
 

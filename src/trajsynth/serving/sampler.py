@@ -46,6 +46,10 @@ class TrajectorySampler:
         ckpt = load_checkpoint(path)
         cls.check_finished(ckpt, path)
         data = ckpt["data"]
+        if not data.get("normalization"):
+            raise CheckpointError(f"{path} was trained on sensor series ({data.get('data_dir')}), not mouse movements: "
+                                  "the sampler (generate, export-samples, serve, trajsynth.load) draws movements in "
+                                  "pixels; score its sequences with `trajsynth evaluate CKPT DATA_DIR`")
         clock = _clock_of(data, path)
         return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
                    data["condition_quantiles"], family=ckpt["family"], clock=clock, render=render)
