@@ -51,8 +51,10 @@ class TCNVAEArch:
 class TCNVAETrain(TrainConfig):
     """One phase ``fit`` of ``epochs`` passes over the training data; validation after every epoch."""
 
-    epochs: int = 60  # CPU default; the design trains far longer (patience 50 in its overnight runs)
-    batch_size: int = 32
+    # CPU default: merged SapiMouse + Balabit (44k training movements) runs ~95 s an epoch at batch 64 on one core,
+    # so 10 epochs take ~16 min; the design trains for hours (patience 50 in its overnight runs).
+    epochs: int = 10
+    batch_size: int = 64
     lr: float = 1e-3
     weight_decay: float = 1e-4  # AdamW
     beta: float = 1.0  # KL weight
@@ -64,7 +66,7 @@ class TCNVAETrain(TrainConfig):
     restart_epochs: int = 20  # cosine annealing with warm restarts: T_0 (epochs)
     restart_mult: int = 2  # T_mult
     noise_std: float = 0.01  # Gaussian noise added to the training inputs (augmentation); 0: off
-    patience: int = 15  # epochs without a better validation activity accuracy before stopping; 0: never
+    patience: int = 5  # epochs without a better validation activity accuracy before stopping; 0: never
     grad_clip: float = 1.0
     log_interval: int = 100  # batches, as the design's console lines
     eval_interval: int = 1000  # ignored: the phase validates after every epoch
