@@ -4,8 +4,9 @@ Per batch: small Gaussian noise on the inputs, the reversal strength α = 2 / (1
 with p the progress over the first ``grl_epochs`` epochs' worth of batches, β (optionally warmed
 up), one AdamW step with gradient clipping; per epoch: a step of cosine annealing with warm
 restarts and a validation (loss, activity accuracy). The best validation activity accuracy keeps
-its weights; after ``patience`` epochs without a better one the phase stops early, and the phase
-ends with the best weights, whose per-activity latent distributions are then fitted for generation.
+its weights (a tie: a validation loss lower by over 0.1 %); after ``patience`` epochs without a
+better one the phase stops early, and the phase ends with the best weights, whose per-activity
+latent distributions are then fitted for generation.
 
 Batch order is a function of (seed, epoch) and the position in the epoch; the noise comes from one
 ``torch.Generator`` saved with the optimiser, so a resumed run ends with the weights of an
@@ -24,6 +25,7 @@ from .config import TCNVAETrain
 from .model import TCNVAE
 
 VAL_CHUNK = 512
+TIE_MARGIN = 1e-3  # relative: how much lower a tied accuracy's validation loss must be to count as better
 LOGGED = ("vae", "recon", "mse", "kl", "activity", "domain", "act_acc", "dom_acc", "alpha", "beta")
 
 
@@ -62,7 +64,7 @@ class TCNVAETraining(FamilyTraining):
             self.opt, T_0=cfg.restart_epochs, T_mult=cfg.restart_mult)
         self.rng = torch.Generator().manual_seed(cfg.seed + 1)  # input noise
         self.it = 0  # batches done
-        self.best = {"acc": -1.0, "epoch": 0, "stale": 0, "state": None}
+        self.best = {"acc": -1.0, "loss": math.inf, "epoch": 0, "stale": 0, "state": None}
         self._order: tuple[int, torch.Tensor] | None = None
 
     # ----- state -------------------------------------------------------------
@@ -143,9 +145,12 @@ class TCNVAETraining(FamilyTraining):
                 "val_activity": sums["activity"], "val_act_acc": sums["act_acc"], "val_dom_acc": sums["dom_acc"]}
 
     def on_evaluate(self, ev: dict[str, float]) -> None:
-        b = self.best
-        if ev["val_act_acc"] > b["acc"]:
-            b.update(acc=ev["val_act_acc"], epoch=self.it // self.per_epoch, stale=0,
+        """Keep the weights of the best validation activity accuracy; a tie goes to a validation loss lower by
+        over TIE_MARGIN (on data where one class dominates, the accuracy can sit at the majority share from the
+        first epoch on)."""
+        b, acc = self.best, ev["val_act_acc"]
+        if acc > b["acc"] or (acc == b["acc"] and ev["val_loss"] < b["loss"] - TIE_MARGIN * abs(b["loss"])):
+            b.update(acc=ev["val_act_acc"], loss=ev["val_loss"], epoch=self.it // self.per_epoch, stale=0,
                      state={k: v.detach().clone() for k, v in self.model.state_dict().items()})
         else:
             b["stale"] += 1
