@@ -143,6 +143,17 @@ def test_early_stopping_keeps_the_best_weights(data, tmp_path):
     assert all(torch.equal(state[k], best[k]) for k in best if k.startswith("encoder")), "final.pt holds the best"
 
 
+def test_a_tied_accuracy_keeps_the_weights_of_a_clearly_lower_loss(data, tmp_path):
+    t = trainer(data, tmp_path).training
+    for acc, loss, improves in [(0.9, 10.0, True), (0.9, 9.995, False), (0.9, 9.0, True), (0.8, 1.0, False),
+                                (0.95, 50.0, True)]:
+        ev = {"val_act_acc": acc, "val_loss": loss}
+        stale = t.best["stale"]
+        t.on_evaluate(ev)
+        assert (t.best["stale"] == 0) if improves else (t.best["stale"] == stale + 1), ev
+    assert (t.best["acc"], t.best["loss"]) == (0.95, 50.0)
+
+
 def test_resume_mid_run_matches_an_uninterrupted_run(trained, data, tmp_path):
     full, final = trained
     mid = final.parent / "fit_iter3.pt"
