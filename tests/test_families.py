@@ -57,8 +57,8 @@ def test_registry_and_configs():
         for preset in fam.presets:
             run = run_config(name, preset)
             assert run.to_dict()["family"] == name
-    with pytest.raises(ConfigError,
-                       match="unknown model family 'gan'; choose from latent_wgan, procedural, ar_mdn, timegan"):
+    with pytest.raises(ConfigError, match="unknown model family 'gan'; choose from latent_wgan, procedural, "
+                                          "ar_mdn, timegan, tcn_vae"):
         get_family("gan")
     with pytest.raises(ConfigError, match=r"'calibration_movement' \(did you mean 'calibration_movements'"):
         run_config("procedural", calibration_movement=5)

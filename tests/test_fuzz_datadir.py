@@ -191,7 +191,7 @@ def test_validator_reports_never_raises(valid_dir, scratch, data):
     count_case()
     with _mutated(valid_dir, scratch, data) as (d, done):
         report = validate_data_dir(d)
-    known = {*FILES, "X_*.npy"}
+    known = {*FILES, "X_*.npy", *(f"{k}_{s}.npy" for k in "AD" for s in ("train", "val", "test"))}  # + labels
     for err in report.errors:
         assert err.split(": ", 1)[0] in known, f"error does not name a file: {err!r}"
     broken = _surely_broken(done)

@@ -10,7 +10,9 @@ from ..data.embedded import CITATION, embedded_data_dir, resolve_data_dir
 from ..data.preprocess import PreprocessConfig, preprocess
 from ..data.segment import SegmentConfig
 from ..data.summary import format_summary, summarize
+from ..data.ts_format import preprocess_ts
 from ..data.validate import validate_data_dir
+from .errors import CliError
 from .options import add_command, add_count, add_seed
 
 DATA_DIR_HELP = "data directory, or 'embedded' (default: the embedded SapiMouse sample)"
@@ -40,15 +42,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _add_preprocess(sub: argparse._SubParsersAction) -> None:
     d, s = PreprocessConfig(), SegmentConfig()
     p = add_command(
-        sub, "preprocess", help="raw mouse logs -> processed data directory",
+        sub, "preprocess", help="raw mouse logs (or labelled .ts series) -> processed data directory",
         description="Read SapiMouse or Balabit CSV logs (plain or .gz) below RAW_DIR, cut them into "
                     "point-to-point movements (release -> moves -> next press, drags excluded), split by "
-                    "user and write the 8-feature data directory OUT_DIR.",
+                    "user and write the 8-feature data directory OUT_DIR, with each movement's activity label (the "
+                    "click that ends it) and domain label (its raw directory's name). Several RAW_DIRs are merged "
+                    "into one directory, one domain each (users named DIR:user). With --format ts: read "
+                    "RAW_DIR/{DATASET}_TRAIN.ts (train and validation, stratified by class) and _TEST.ts (test) "
+                    "of the UEA/UCR archive into a labelled series data directory.",
     )
-    p.add_argument("raw_dir")
-    p.add_argument("out_dir")
-    p.add_argument("--format", choices=["auto", "sapimouse", "balabit"], default=d.format,
-                   help="log format; auto reads it from each file's header")
+    p.add_argument("raw_dir", nargs="+", metavar="RAW_DIR", help="raw data directory (mouse logs: one or several)")
+    p.add_argument("out_dir", metavar="OUT_DIR")
+    p.add_argument("--format", choices=["auto", "sapimouse", "balabit", "ts"], default=d.format,
+                   help="log format; auto reads it from each file's header; ts: UEA/UCR .ts files (needs --dataset)")
+    p.add_argument("--dataset", help="with --format ts: the files' name before _TRAIN.ts / _TEST.ts (BasicMotions)")
     add_count(p, "--max-seq-len", minimum=2, default=d.max_seq_len, help="longest movement kept, in points")
     p.add_argument("--long-policy", choices=["drop", "resample"], default=d.long_policy,
                    help="movements with more points than max-seq-len: drop them, or keep evenly spaced points")
@@ -68,10 +75,31 @@ def _add_preprocess(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=cmd_preprocess)
 
 
+def cmd_preprocess_ts(a: argparse.Namespace) -> int:
+    if len(a.raw_dir) != 1:
+        raise CliError("--format ts reads one RAW_DIR")
+    a.raw_dir = a.raw_dir[0]
+    if not a.dataset:
+        raise CliError("--format ts needs --dataset NAME (the files NAME_TRAIN.ts and NAME_TEST.ts in RAW_DIR)")
+    if not 0 <= a.val_frac < 1:
+        raise CliError(f"--val-frac must be in [0, 1), got {a.val_frac}")
+    meta = preprocess_ts(a.raw_dir, a.out_dir, a.dataset, a.val_frac, a.seed, overwrite=a.overwrite)
+    c = meta["counts"]
+    print(f"wrote {a.out_dir}: {sum(c.values())} series of {len(meta['feature_names'])} channels × up to "
+          f"{meta['max_seq_len']} steps (train {c['train']}, val {c['val']}, test {c['test']}), activities "
+          f"{', '.join(meta['activity_names'])}; values clipped to the training range: {meta['clipped_values']}")
+    return 0
+
+
 def cmd_preprocess(a: argparse.Namespace) -> int:
+    if a.format == "ts":
+        return cmd_preprocess_ts(a)
+    if a.dataset:
+        raise CliError("--dataset is for --format ts only")
     seg = SegmentConfig(a.min_distance, a.max_distance, a.max_duration, a.pause_ms, a.pause_policy, a.min_points)
     cfg = PreprocessConfig(a.format, a.max_seq_len, a.long_policy, a.seed, a.val_frac, a.test_frac, seg)
-    meta = preprocess(a.raw_dir, a.out_dir, cfg, overwrite=a.overwrite, workers=a.workers, progress=not a.quiet)
+    raw = a.raw_dir[0] if len(a.raw_dir) == 1 else a.raw_dir
+    meta = preprocess(raw, a.out_dir, cfg, overwrite=a.overwrite, workers=a.workers, progress=not a.quiet)
     for m in meta["messages"]:
         print(f"warning: {m}", file=sys.stderr)
     c = meta["counts"]
@@ -83,6 +111,7 @@ def cmd_preprocess(a: argparse.Namespace) -> int:
         print(f"  skipped rows: {meta['skipped_rows']}; skipped files: {len(meta['skipped_files'])}")
     print(f"  dropped events: {meta['dropped_events']}")
     print(f"  dropped movements: {meta['dropped_movements']}")
+    print(f"  labels: activity {', '.join(meta['activity_names'])}; domain {', '.join(meta['domain_names'])}")
     return 0
 
 

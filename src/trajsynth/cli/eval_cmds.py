@@ -140,17 +140,25 @@ def cmd_evaluate(a: argparse.Namespace) -> int:
     e = _sets(a)
     out = _out_dir(a, "eval")
     print(f"evaluating {e.source}: {len(e.fake)} generated vs {len(e.real)} real ({a.split}), into {out}")
-    _score(a, e, out, t0, {"generated": e.source})
+    extra = {}
+    if not a.samples:
+        from ..evaluation.sources import activity_accuracy
+
+        acc = activity_accuracy(a.inputs[0], a.inputs[-1], a.split)
+        extra = {} if acc is None else {"activity_acc": acc}
+    _score(a, e, out, t0, {"generated": e.source}, extra)
     return 0
 
 
-def _score(a: argparse.Namespace, e, out: Path, t0: float, described: dict):
+def _score(a: argparse.Namespace, e, out: Path, t0: float, described: dict, extra: dict | None = None):
     """Every metric of e.fake against e.real → report.json + report.md in ``out``; the SuiteResult."""
     from ..evaluation.report import write_report
     from ..evaluation.suite import FULL, QUICK, evaluate
 
     res = evaluate(e.real, e.fake, e.reference, e.embed, seed=a.seed, repeats=a.repeats,
                    budget=QUICK if a.quick else FULL, workers=a.workers, log=print, paired=e.copies)
+    for key, value in (extra or {}).items():  # e.g. activity_acc: the model's activity classifier on the real split
+        res.put(key, value)
     meta = {**described, "real": f"{a.inputs[-1]} ({a.split}, {len(e.real)})",
             "real-vs-real reference": f"{len(e.reference)} trajectories of another split", "seed": a.seed,
             "latent space": "the model's own embedding" if e.embed else "the evaluator's own encoder",

@@ -7,6 +7,8 @@ import sys
 import time
 from pathlib import Path
 
+import torch
+
 from ..config import parse_overrides, to_dict
 from ..data.directory import load_split
 from ..data.embedded import EMBEDDED, embedded_data_dir, resolve_data_dir
@@ -20,6 +22,8 @@ from ..training import distributed
 from ..training.loop import Trainer, TrainingDiverged
 from ..training.runs import new_run_dir
 from ..training.setup import build_run_config, check_until, continuing_config, load_continuable, user_values
+from ..utils.atomic import save_npz
+from .errors import CliError
 from .options import add_command, add_count, add_seed
 
 
@@ -52,6 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     _add_run_args(p)
     p.set_defaults(func=cmd_resume)
     _add_generation_cmds(sub)
+    _add_encode(sub)
     p = add_command(sub, "inspect-model", help="print the architecture and parameter counts of a configuration")
     _add_config_args(p)
     p.set_defaults(func=cmd_inspect_model)
@@ -169,6 +174,40 @@ def cmd_resume(a: argparse.Namespace) -> int:
         distributed.say(ctx, f"run folder: {run} (resuming {path})")
         tr = Trainer.from_checkpoint(path, data, run, **_run_kw(a, ctx))
         return _fit(tr)
+
+
+def _add_encode(sub: argparse._SubParsersAction) -> None:
+    p = add_command(sub, "encode", help="write each sequence's latent vector z (families with an embedding)",
+                    description="Encode every sequence of a split of DATA_DIR with the checkpoint's encoder (z = the "
+                                "posterior mean for tcn_vae) into an .npz: z (N, D), L (N,), and where present the "
+                                "activity / domain labels and the model's predicted activity.")
+    p.add_argument("checkpoint")
+    p.add_argument("data_dir", help=f"data directory, or '{EMBEDDED}'")
+    p.add_argument("--split", default="test", choices=["train", "val", "test"], help="split to encode")
+    p.add_argument("--out", help="output .npz (default: z_{split}.npz); must not exist")
+    p.set_defaults(func=cmd_encode)
+
+
+def cmd_encode(a: argparse.Namespace) -> int:
+    out = Path(a.out or f"z_{a.split}.npz")
+    if out.exists():
+        raise FileExistsError(f"{out} already exists; choose another --out")
+    model = TrajectorySampler.check_finished(load_checkpoint(a.checkpoint), a.checkpoint, build=True).eval()
+    if not callable(getattr(model, "embed", None)):
+        raise CliError(f"{a.checkpoint}: family {model.__class__.__name__} has no latent space to encode into")
+    s = load_split(resolve_data_dir(a.data_dir), a.split, with_paths=False)
+    if len(s) == 0:
+        raise CliError(f"{a.data_dir}: split {a.split!r} is empty")
+    X, L = torch.as_tensor(s.X), torch.as_tensor(s.L)
+    arrays = {"z": model.embed(X, L).numpy(), "L": s.L}
+    arrays.update({k: v for k, v in (("activity", s.activity), ("domain", s.domain)) if v is not None})
+    if callable(getattr(model, "classify", None)):
+        arrays["activity_pred"] = model.classify(X, L).numpy()
+    save_npz(out, **arrays)
+    acc = "" if "activity" not in arrays or "activity_pred" not in arrays else \
+        f"; activity accuracy from z {float((arrays['activity_pred'] == arrays['activity']).mean()):.4f}"
+    print(f"wrote {out}: z {arrays['z'].shape} of {len(s)} sequences ({a.split}){acc}")
+    return 0
 
 
 def _add_generation_cmds(sub: argparse._SubParsersAction) -> None:

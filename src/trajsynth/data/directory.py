@@ -7,6 +7,8 @@ Layout (N = movements in a split, T = max_seq_len)::
     L_{split}.npy            (N,) int64 lengths in [1, T]
     paths_{split}.npz        points (P, 3) float32 (t_ms, x_px, y_px) relative to the start,
                              offsets (N+1,) int64, start_px (N, 2), user / session / action (N,)
+    A_{split}.npy            optional (N,) int64 activity label per sequence (names: meta.json activity_names)
+    D_{split}.npy            optional (N,) int64 domain label per sequence (names: meta.json domain_names)
     normalization_params.json  (and .npy, the same numbers as a structured array)
     meta.json                sources, users per split, counts, feature names, versions
 """
@@ -28,6 +30,11 @@ from .features import NormalizationParams
 
 SPLITS = ("train", "val", "test")
 DATA_FORMAT = "trajsynth-v4"
+SERIES_KIND = "series"  # meta.json "kind" of labelled sensor series (no pixel paths, no mouse scaling)
+
+
+def is_series(meta: dict) -> bool:
+    return isinstance(meta, dict) and meta.get("kind") == SERIES_KIND
 
 
 @dataclass
@@ -43,6 +50,8 @@ class SplitArrays:
     user: np.ndarray  # (N,) str
     session: np.ndarray  # (N,) str
     action: np.ndarray  # (N,) str
+    activity: np.ndarray | None = None  # (N,) int64 labels, when the directory has them
+    domain: np.ndarray | None = None  # (N,) int64
 
     def __len__(self) -> int:
         return len(self.L)
@@ -76,10 +85,10 @@ def params_to_structured(p: NormalizationParams) -> np.ndarray:
 
 
 def write_data_dir(
-    out_dir: str | Path, splits: dict[str, SplitArrays], params: NormalizationParams,
+    out_dir: str | Path, splits: dict[str, SplitArrays], params: NormalizationParams | None,
     meta: dict, overwrite: bool = False,
 ) -> Path:
-    """Write all splits atomically: the directory appears complete or not at all."""
+    """Write all splits atomically: the directory appears complete or not at all (``params`` None: series data)."""
     with atomic.atomic_directory(out_dir, overwrite=overwrite) as tmp:
         for name, s in splits.items():
             atomic.save_npy(tmp / f"X_{name}.npy", s.X.astype(np.float32))
@@ -90,8 +99,12 @@ def write_data_dir(
                 offsets=s.offsets.astype(np.int64), start_px=s.start_px.astype(np.float32),
                 user=s.user.astype(str), session=s.session.astype(str), action=s.action.astype(str),
             )
-        atomic.write_json(tmp / "normalization_params.json", params.to_dict())
-        atomic.save_npy(tmp / "normalization_params.npy", params_to_structured(params))
+            for key, labels in (("A", s.activity), ("D", s.domain)):
+                if labels is not None:
+                    atomic.save_npy(tmp / f"{key}_{name}.npy", labels.astype(np.int64))
+        if params is not None:
+            atomic.write_json(tmp / "normalization_params.json", params.to_dict())
+            atomic.save_npy(tmp / "normalization_params.npy", params_to_structured(params))
         atomic.write_json(tmp / "meta.json", meta)
     return Path(out_dir)
 
@@ -196,7 +209,22 @@ def load_split(data_dir: str | Path, split: str, with_paths: bool = True) -> Spl
             start_px=np.zeros((n, 2), np.float32),
             **{k: np.full(n, "", dtype=str) for k in ("user", "session", "action")},
         )
-    return SplitArrays(**arr, **extra)
+    return SplitArrays(**arr, **extra, activity=load_labels(d, "A", split, n), domain=load_labels(d, "D", split, n))
+
+
+LABEL_FILES = {"A": "activity", "D": "domain"}
+
+
+def load_labels(d: Path, key: str, split: str, n: int) -> np.ndarray | None:
+    """``{key}_{split}.npy`` (N,) non-negative integers, None when absent; a ValueError naming a bad file."""
+    path = d / f"{key}_{split}.npy"
+    if not path.exists():
+        return None
+    a = load_array(path)
+    if a.shape != (n,) or a.dtype.kind not in "iu" or (n and a.min() < 0):
+        raise ValueError(f"{path}: {LABEL_FILES[key]} labels must be ({n},) non-negative integers, "
+                         f"got shape {a.shape} dtype {a.dtype}")
+    return a.astype(np.int64)
 
 
 def _check_paths(path: Path, z: dict[str, np.ndarray], n: int) -> None:

@@ -16,17 +16,21 @@ from .directory import load_split
 class TrajectoryDataset(Dataset):
     """(x, c, length, mask) items of one split, all held as tensors in memory."""
 
-    def __init__(self, X: np.ndarray, C: np.ndarray, L: np.ndarray):
-        self.X = torch.as_tensor(np.asarray(X, np.float32))  # (N, T, 8)
+    def __init__(self, X: np.ndarray, C: np.ndarray, L: np.ndarray, A: np.ndarray | None = None,
+                 D: np.ndarray | None = None):
+        self.X = torch.as_tensor(np.asarray(X, np.float32))  # (N, T, F)
         self.C = torch.as_tensor(np.asarray(C, np.float32)).reshape(-1, 1)  # (N, 1)
         self.L = torch.as_tensor(np.asarray(L, np.int64))  # (N,)
-        if not (len(self.X) == len(self.C) == len(self.L)):
-            raise ValueError(f"X, C, L disagree on N: {len(self.X)}, {len(self.C)}, {len(self.L)}")
+        # optional activity and domain labels (N,) int64
+        self.A, self.D = (None if v is None else torch.as_tensor(np.asarray(v, np.int64)) for v in (A, D))
+        sizes = [len(v) for v in (self.X, self.C, self.L, self.A, self.D) if v is not None]
+        if len(set(sizes)) > 1:
+            raise ValueError(f"X, C, L (and labels) disagree on N: {sizes}")
 
     @classmethod
     def from_dir(cls, data_dir: str | Path, split: str = "train") -> TrajectoryDataset:
         s = load_split(data_dir, split, with_paths=False)
-        return cls(s.X, s.C, s.L)
+        return cls(s.X, s.C, s.L, s.activity, s.domain)
 
     @property
     def max_len(self) -> int:

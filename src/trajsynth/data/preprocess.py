@@ -72,7 +72,7 @@ def _fit_length(seg: Segment, max_len: int, policy: str) -> Segment | None:
     return Segment(seg.points[idx], seg.user, seg.session, seg.action)
 
 
-def _split_arrays(segs: list[Segment], max_len: int, params) -> SplitArrays:
+def _split_arrays(segs: list[Segment], max_len: int, params, labels: dict[str, list[str]]) -> SplitArrays:
     paths = [s.points for s in segs]
     X, C, L = paths_to_features(paths, max_len, params)
     rel = [p - p[:1] for p in paths]
@@ -86,6 +86,8 @@ def _split_arrays(segs: list[Segment], max_len: int, params) -> SplitArrays:
         user=np.array([s.user for s in segs], dtype=str),
         session=np.array([s.session for s in segs], dtype=str),
         action=np.array([s.action for s in segs], dtype=str),
+        activity=np.array([labels["activity"].index(s.action) for s in segs], np.int64),
+        domain=np.array([labels["domain"].index(s.domain) for s in segs], np.int64),
     )
 
 
@@ -100,25 +102,44 @@ def read_all(raw_dir: Path, cfg: PreprocessConfig, workers: int, progress: bool)
         return list(tqdm(jobs, **bar))
 
 
+def read_dirs(dirs: list[Path], cfg: PreprocessConfig, workers: int, progress: bool) -> list[FileResult]:
+    """Every raw directory's files; each movement's domain is its directory's name, and with several
+    directories its user is ``name:user`` (users of different data sets stay apart)."""
+    names = [d.name for d in dirs]
+    if len(set(names)) < len(names):
+        raise ValueError(f"raw directories must have different names (each is a domain): {', '.join(names)}")
+    results = []
+    for d in dirs:
+        for r in read_all(d, cfg, workers, progress):
+            for s in r.segments:
+                s.domain = d.name
+                s.user = f"{d.name}:{s.user}" if len(dirs) > 1 else s.user
+            r.path = str(Path(d.name) / Path(r.path).relative_to(d)) if len(dirs) > 1 else r.path
+            results.append(r)
+    return results
+
+
 def preprocess(
-    raw_dir: str | Path, out_dir: str | Path, cfg: PreprocessConfig | None = None,
+    raw_dir: str | Path | list, out_dir: str | Path, cfg: PreprocessConfig | None = None,
     overwrite: bool = False, workers: int | None = None, progress: bool = True,
 ) -> dict:
-    """Build a data directory from raw logs; returns the meta dict that was written."""
+    """Build a data directory from raw logs (one directory, or several merged: one domain each); returns the meta
+    dict that was written."""
     t0 = time.perf_counter()
     cfg = cfg or PreprocessConfig()
-    raw_dir, out_dir = Path(raw_dir), Path(out_dir)
+    dirs = [Path(d) for d in (raw_dir if isinstance(raw_dir, list | tuple) else [raw_dir])]
+    raw_dir, out_dir = (dirs[0] if len(dirs) == 1 else dirs[0].parent), Path(out_dir)
     check_output_dir(out_dir, overwrite)
     workers = workers if workers is not None else min(4, os.cpu_count() or 1)
-    results = read_all(raw_dir, cfg, workers, progress)
+    results = read_dirs(dirs, cfg, workers, progress)
     stats = SegmentStats()
     skipped_rows: Counter = Counter()
     for r in results:
         stats.merge(r.stats)
         skipped_rows.update(r.skipped_rows)
     source = {
-        "source_dir": raw_dir.name,
-        "source_files": [str(Path(r.path).relative_to(raw_dir)) for r in results],
+        "source_dir": ", ".join(d.name for d in dirs),
+        "source_files": [str(Path(r.path).relative_to(raw_dir)) if len(dirs) == 1 else r.path for r in results],
         "rows_read": sum(r.rows for r in results),
         "skipped_rows": dict(skipped_rows),
         "skipped_files": [m for r in results for m in r.messages if m.startswith("skipped file")],
@@ -128,7 +149,7 @@ def preprocess(
     }
     segs = [s for r in results for s in r.segments]
     if not segs:
-        raise ValueError(nothing_usable_message(raw_dir, results, source))
+        raise ValueError(nothing_usable_message(", ".join(map(str, dirs)), results, source))
     meta = build_data_dir(segs, out_dir, cfg, source, overwrite)
     meta["messages"] = [m for r in results for m in r.messages]
     meta["seconds"] = round(time.perf_counter() - t0, 2)
@@ -143,7 +164,7 @@ def _counts(counts: dict[str, int]) -> str:
     return ", ".join(f"{reason} {n}" for reason, n in sorted(counts.items(), key=lambda kv: -kv[1]) if n)
 
 
-def nothing_usable_message(raw_dir: Path, results: list[FileResult], source: dict, examples: int = 5) -> str:
+def nothing_usable_message(raw_dir: Path | str, results: list[FileResult], source: dict, examples: int = 5) -> str:
     """Why a raw directory gave no movement: skip counts, then up to ``examples`` file (or file:line) reasons."""
     n_skipped = len(source["skipped_files"])
     lines = [f"no usable movements found in {raw_dir}: {_plural(len(results), 'file')} ({n_skipped} skipped "
@@ -170,14 +191,18 @@ def build_data_dir(segs: list[Segment], out_dir: Path, cfg: PreprocessConfig, so
     fitted = [_fit_length(s, cfg.max_seq_len, cfg.long_policy) for s in segs]
     n_long = sum(len(s.points) > cfg.max_seq_len for s in segs)
     segs = [s for s in fitted if s is not None]
-    users = split_users([s.user for s in segs], cfg.val_frac, cfg.test_frac, cfg.seed)
+    for s in segs:
+        s.domain = s.domain or source.get("source_dir") or "default"
+    users = split_by_domain(segs, cfg)
     split_of = {u: name for name, us in users.items() for u in us}
     by_split = {name: [s for s in segs if split_of[s.user] == name] for name in SPLITS}
     train_P, train_L = pad_paths([s.points for s in by_split["train"]], cfg.max_seq_len)
     dt_bound = cfg.segment.pause_ms if cfg.long_policy == "drop" else cfg.segment.max_duration
     params = fit_params(raw_kinematics(train_P, train_L), cfg.segment.min_distance, cfg.segment.max_distance,
                         dt_bound=dt_bound)
-    arrays = {name: _split_arrays(by_split[name], cfg.max_seq_len, params) for name in SPLITS}
+    # activity: the click that ends the movement; domain: the data set
+    labels = {"activity": sorted({s.action for s in segs}), "domain": sorted({s.domain for s in segs})}
+    arrays = {name: _split_arrays(by_split[name], cfg.max_seq_len, params, labels) for name in SPLITS}
     dropped = dict(source.get("dropped_movements", {}))
     if cfg.long_policy == "drop":
         dropped[f"more than {cfg.max_seq_len} points"] = n_long
@@ -192,9 +217,20 @@ def build_data_dir(segs: list[Segment], out_dir: Path, cfg: PreprocessConfig, so
         "resampled_movements": n_long if cfg.long_policy == "resample" else 0,
         "users": users,
         "counts": {name: len(arrays[name]) for name in SPLITS},
+        "activity_names": labels["activity"],
+        "domain_names": labels["domain"],
     }
     write_data_dir(out_dir, arrays, params, meta, overwrite=overwrite)
     return meta
+
+
+def split_by_domain(segs: list[Segment], cfg: PreprocessConfig) -> dict[str, list[str]]:
+    """The user split of each domain on its own, merged: every data set has users in every split (a small one
+    would otherwise land whole in one split). One domain: exactly the plain user split."""
+    domains = sorted({s.domain for s in segs})
+    parts = [split_users([s.user for s in segs if s.domain == d], cfg.val_frac, cfg.test_frac, cfg.seed)
+             for d in domains]
+    return {name: sorted(u for p in parts for u in p[name]) for name in SPLITS}
 
 
 def _config_dict(cfg: PreprocessConfig) -> dict:

@@ -45,6 +45,7 @@ class Segment:
     user: str
     session: str
     action: str  # e.g. "Left_click"
+    domain: str = ""  # the data set it came from (the raw directory's name), when several are merged
 
     @property
     def distance(self) -> float:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .directory import SPLITS, load_array, load_arrays
+from .directory import LABEL_FILES, SPLITS, is_series, load_array, load_arrays, load_labels
 from .features import N_FEATURES, NormalizationParams
 
 _TOL = 1e-6
@@ -46,9 +46,9 @@ def _load(path: Path, report: ValidationReport) -> np.ndarray | None:
         return None
 
 
-def _check_X(name: str, X: np.ndarray, r: ValidationReport) -> bool:
-    if X.ndim != 3 or X.shape[2] != N_FEATURES:
-        r.error(name, f"shape {X.shape}, expected (N, max_seq_len, {N_FEATURES})")
+def _check_X(name: str, X: np.ndarray, r: ValidationReport, n_features: int = N_FEATURES) -> bool:
+    if X.ndim != 3 or X.shape[2] != n_features:
+        r.error(name, f"shape {X.shape}, expected (N, max_seq_len, {n_features})")
         return False
     if X.dtype != np.float32:
         r.error(name, f"dtype {X.dtype}, expected float32")
@@ -121,9 +121,29 @@ def _check_paths(d: Path, split: str, L: np.ndarray, r: ValidationReport) -> set
     return set(users.tolist())
 
 
-def _check_split(d: Path, split: str, r: ValidationReport, T_seen: list[int]) -> set[str]:
+def _check_labels(d: Path, split: str, n: int, names: dict, r: ValidationReport) -> None:
+    """Optional A_ / D_ label files: (N,) integers in [0, number of names in meta.json)."""
+    for key, what in LABEL_FILES.items():
+        path = d / f"{key}_{split}.npy"
+        if not path.exists():
+            continue
+        try:
+            a = load_labels(d, key, split, n)
+        except ValueError as e:
+            r.error(path.name, str(e).removeprefix(f"{path}: "))
+            continue
+        k = len(names.get(what) or [])
+        if not k:
+            r.error(path.name, f"meta.json has no {what}_names list for these labels")
+        elif n and a.max() >= k:
+            r.error(path.name, f"label {int(a.max())} but meta.json names only {k} {what} classes")
+
+
+def _check_split(d: Path, split: str, r: ValidationReport, T_seen: list[int], meta: dict) -> set[str]:
     X, C, L = (_load(d / f"{k}_{split}.npy", r) for k in ("X", "C", "L"))
-    if X is None or C is None or L is None or not _check_X(f"X_{split}.npy", X, r):
+    series = is_series(meta)
+    n_features = len(meta.get("feature_names") or []) if series else N_FEATURES
+    if X is None or C is None or L is None or not _check_X(f"X_{split}.npy", X, r, n_features):
         return set()
     n, T = X.shape[0], X.shape[1]
     T_seen.append(T)
@@ -131,8 +151,9 @@ def _check_split(d: Path, split: str, r: ValidationReport, T_seen: list[int]) ->
         r.error(f"L_{split}.npy", f"has {L.shape[0] if L.ndim else 0} entries but X_{split}.npy has {n}")
     elif _check_lengths(f"L_{split}.npy", L, T, r):
         _check_padding(f"X_{split}.npy", X, L, r)
-        users = _check_paths(d, split, L, r)
+        users = set() if series else _check_paths(d, split, L, r)
         _check_condition(f"C_{split}.npy", C, n, r)
+        _check_labels(d, split, n, {k: meta.get(f"{k}_names") for k in LABEL_FILES.values()}, r)
         span = f"{int(L.min())}-{int(L.max())}" if n else "none"
         r.notes.append(f"{split}: {n} sequences, max_seq_len {T}, lengths {span}")
         return users
@@ -181,6 +202,15 @@ def _check_meta(d: Path, users_by_split: dict[str, set[str]], r: ValidationRepor
         r.notes.append("splits are user-disjoint")
 
 
+def _read_meta(d: Path) -> dict:
+    """meta.json as a dict, or {} when it is missing or unreadable (its own check reports that)."""
+    try:
+        meta = json.loads((d / "meta.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return meta if isinstance(meta, dict) else {}
+
+
 def validate_data_dir(data_dir: str | Path) -> ValidationReport:
     """Run every check; never raises for bad content (only the report says)."""
     d = Path(data_dir)
@@ -189,9 +219,11 @@ def validate_data_dir(data_dir: str | Path) -> ValidationReport:
         r.error(str(d), "not a directory")
         return r
     T_seen: list[int] = []
-    users = {s: _check_split(d, s, r, T_seen) for s in SPLITS}
+    meta = _read_meta(d)
+    users = {s: _check_split(d, s, r, T_seen, meta) for s in SPLITS}
     if len(set(T_seen)) > 1:
         r.error("X_*.npy", f"splits disagree on max_seq_len: {T_seen}")
-    _check_params(d, r)
+    if not is_series(meta):
+        _check_params(d, r)
     _check_meta(d, users, r)
     return r

@@ -10,9 +10,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.directory import is_series, load_meta, load_split
 from ..data.embedded import resolve_data_dir
 from ..data.sets import TrajectorySet
 from ..models.base import has_embedding
+from ..models.checkpoint import load_checkpoint
 from ..serving.sampler import TrajectorySampler
 from .suite import Embed
 
@@ -113,10 +115,38 @@ def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None =
     real, reference = _real_and_reference(data_dir, split, n, seed)
     if samples is not None:
         return EvaluationInputs(real, samples_set(samples, n, seed), reference, None, f"samples {samples}")
+    if is_series(load_meta(resolve_data_dir(data_dir))):  # sensor series: features only, no pixels to render
+        model = finished_model(checkpoint)
+        return EvaluationInputs(real, series_set(model, real, seed), reference,
+                                lambda X, L: model.embed(torch.as_tensor(X), torch.as_tensor(L)).numpy(),
+                                str(checkpoint))
     sampler = TrajectorySampler.from_checkpoint(checkpoint, render)
     return EvaluationInputs(real, checkpoint_set(sampler, real, seed, real_directions), reference,
                             checkpoint_embed(sampler),
                             str(checkpoint))
+
+
+def finished_model(checkpoint: str | Path) -> torch.nn.Module:
+    """The model of a finished checkpoint, in eval mode (the sampler's check, without its pixel scaling)."""
+    return TrajectorySampler.check_finished(load_checkpoint(checkpoint), checkpoint, build=True).eval()
+
+
+def series_set(model: torch.nn.Module, real: TrajectorySet, seed: int = 0) -> TrajectorySet:
+    """One generated sequence per real one, for its condition, as features only (labelled sensor series)."""
+    C = torch.as_tensor(np.asarray(real.C, np.float32)).reshape(len(real), -1)  # (n, C)
+    X, L = model.generate(len(real), C, rng=torch.Generator().manual_seed(seed))
+    return TrajectorySet(X.numpy(), L.numpy(), real.C, name="generated")
+
+
+def activity_accuracy(checkpoint: str | Path, data_dir: str | Path, split: str) -> float | None:
+    """The share of a labelled split whose activity the model reads off z (a model with ``classify``);
+    None for unlabelled data or a model without an activity classifier."""
+    model = finished_model(checkpoint)
+    s = load_split(resolve_data_dir(data_dir), split, with_paths=False)
+    if s.activity is None or not callable(getattr(model, "classify", None)) or len(s) == 0:
+        return None
+    pred = model.classify(torch.as_tensor(s.X), torch.as_tensor(s.L)).numpy()
+    return float((pred == s.activity).mean())
 
 
 def _real_and_reference(data_dir: str | Path, split: str, n: int | None, seed: int

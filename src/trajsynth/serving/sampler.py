@@ -44,14 +44,24 @@ class TrajectorySampler:
     @classmethod
     def from_checkpoint(cls, path: str | Path, render: bool = True) -> TrajectorySampler:
         ckpt = load_checkpoint(path)
+        cls.check_finished(ckpt, path)
+        data = ckpt["data"]
+        if not data.get("normalization"):
+            raise CheckpointError(f"{path} was trained on sensor series ({data.get('data_dir')}), not mouse movements: "
+                                  "the sampler (generate, export-samples, serve, trajsynth.load) draws movements in "
+                                  "pixels; score its sequences with `trajsynth evaluate CKPT DATA_DIR`")
+        clock = _clock_of(data, path)
+        return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
+                   data["condition_quantiles"], family=ckpt["family"], clock=clock, render=render)
+
+    @staticmethod
+    def check_finished(ckpt: dict, path: str | Path, build: bool = False) -> nn.Module | None:
+        """A CheckpointError unless ``ckpt`` is a finished model; with ``build``, its model."""
         if not is_complete(ckpt):
             done = ", ".join(ckpt.get("trainer_state", {}).get("done", [])) or "none"
             raise CheckpointError(f"{path} is not a finished model (phases done: {done}); use the run's final.pt, "
                                   "or resume training")
-        data = ckpt["data"]
-        clock = _clock_of(data, path)
-        return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
-                   data["condition_quantiles"], family=ckpt["family"], clock=clock, render=render)
+        return build_model(ckpt, path) if build else None
 
     @property
     def renders(self) -> bool:

@@ -1,0 +1,90 @@
+"""How much of the domain a tcn_vae checkpoint's z still carries, and its activity accuracy per domain.
+
+A domain classifier is trained afresh on the frozen z (the posterior mean) of the training split and
+scored on the test split (other users): logistic regression and a one-hidden-layer MLP
+(scikit-learn), accuracy and balanced accuracy (the domains differ in size: the majority share is
+printed beside them). Then the model's own activity classifier on the test users of each domain,
+next to the majority class of that domain.
+
+    python benchmarks/tcn_vae_domain_probe.py CKPT DATA_DIR [--max-train 20000] [--json OUT.json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+import numpy as np
+import torch
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import balanced_accuracy_score
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from trajsynth.data.directory import load_meta, load_split
+from trajsynth.evaluation.sources import finished_model
+from trajsynth.utils.atomic import write_json
+
+
+def encoded(model, data_dir: str, split: str, limit: int | None, seed: int) -> dict[str, np.ndarray]:
+    """z (n, Z), activity, domain and predicted activity (n,) of up to ``limit`` sequences of a split."""
+    s = load_split(data_dir, split, with_paths=False)
+    if s.activity is None or s.domain is None:
+        raise SystemExit(f"error: {data_dir} has no activity and domain labels")
+    idx = np.arange(len(s))
+    if limit is not None and limit < len(s):
+        idx = np.sort(np.random.default_rng(seed).choice(len(s), limit, replace=False))
+    X, L = torch.as_tensor(s.X[idx]), torch.as_tensor(s.L[idx])
+    return {"z": model.embed(X, L).numpy(), "activity": s.activity[idx], "domain": s.domain[idx],
+            "pred": model.classify(X, L).numpy()}
+
+
+def domain_probe(train: dict, test: dict, seed: int) -> dict[str, float]:
+    out = {"majority_share": float(np.bincount(test["domain"]).max() / len(test["domain"]))}
+    probes = {"logistic": LogisticRegression(max_iter=2000),
+              "mlp": MLPClassifier((64,), early_stopping=True, max_iter=300, random_state=seed)}
+    for name, clf in probes.items():
+        pipe = make_pipeline(StandardScaler(), clf).fit(train["z"], train["domain"])
+        pred = pipe.predict(test["z"])
+        out[f"{name}_acc"] = float((pred == test["domain"]).mean())
+        out[f"{name}_balanced_acc"] = float(balanced_accuracy_score(test["domain"], pred))
+    return out
+
+
+def activity_per_domain(test: dict, names: list[str]) -> dict[str, dict[str, float]]:
+    out = {}
+    for d in np.unique(test["domain"]):
+        pick = test["domain"] == d
+        a = test["activity"][pick]
+        out[names[d] if d < len(names) else str(d)] = {
+            "n": int(pick.sum()), "activity_acc": float((test["pred"][pick] == a).mean()),
+            "majority_share": float(np.bincount(a).max() / len(a))}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("checkpoint")
+    p.add_argument("data_dir")
+    p.add_argument("--max-train", type=int, default=20000, help="training sequences the probes are fitted on")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--json", help="also write the numbers to this new file")
+    a = p.parse_args(argv)
+    torch.set_num_threads(1)
+    model = finished_model(a.checkpoint)
+    train = encoded(model, a.data_dir, "train", a.max_train, a.seed)
+    test = encoded(model, a.data_dir, "test", None, a.seed)
+    meta = load_meta(a.data_dir)
+    result = {"domain_probe": domain_probe(train, test, a.seed), "train_n": len(train["z"]), "test_n": len(test["z"]),
+              "activity_acc_test": float((test["pred"] == test["activity"]).mean()),
+              "per_domain": activity_per_domain(test, meta.get("domain_names") or [])}
+    print(json.dumps(result, indent=2))
+    if a.json:
+        write_json(a.json, result)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
