@@ -20,6 +20,7 @@ FAMILIES: dict[str, str] = {
     "procedural": "trajsynth.models.procedural",
     "ar_mdn": "trajsynth.models.ar_mdn",
     "timegan": "trajsynth.models.timegan",
+    "latent_diffusion": "trajsynth.models.latent_diffusion",
 }
 # The default of train, quickstart and quick-test: the family whose movements measure most realistic
 # (README, realism table).
