@@ -61,7 +61,7 @@ def test_config_is_checked():
         with pytest.raises(ConfigError, match=key):
             LatentDiffusionArch(**bad)
     for key, value in [("p_uncond", 1.0), ("ema_decay", 1.0), ("num_samples", 0), ("diffusion_epochs", 0),
-                       ("lr_loop", 0.0), ("num_iterations", -1)]:
+                       ("lr_loop", 0.0), ("num_loops", -1)]:
         with pytest.raises(ConfigError, match=key):
             run_config("latent_diffusion", **{key: value})
     for ae, message in [({"summary_dim": 0}, "summary_dim"), ({"lr_autoencoder": 1.0}, "lr_autoencoder")]:
@@ -206,7 +206,7 @@ def test_cli_with_a_frozen_autoencoder_and_its_errors(model_data_dir, tmp_path, 
     ae = load_checkpoint(ae_run / "stage1_final.pt")
     out = tmp_path / "ld"
     assert main(["train", d, "--family", "latent_diffusion", "--preset", "tiny", "--autoencoder",
-                 str(ae_run / "stage1_final.pt"), "--ddim-steps", "7", "--set", "num_iterations=1", *QUIET,
+                 str(ae_run / "stage1_final.pt"), "--ddim-steps", "7", "--set", "num_loops=1", *QUIET,
                  "--out", str(out)]) == 0
     final = load_checkpoint(next(out.glob("run_*/final.pt")))
     assert final["arch"]["ddim_steps"] == 7 and final["arch"]["autoencoder"]["summary_dim"] == 16

@@ -1,4 +1,4 @@
-"""The adversarial loop (the design's structure): per iteration k = 1..num_iterations, four phases.
+"""The adversarial loop (the design's structure): per iteration k = 1..num_loops, four phases.
 
 1. ``loop<k>_generate``: num_samples fake latents with DDIM (EMA weights), for the conditions of num_samples
    training movements drawn at random.
@@ -53,8 +53,8 @@ class AdversarialLoop:
 
     def phases(self) -> list[Phase]:
         c, out = self.cfg, []
-        for k in range(1, c.num_iterations + 1):
-            tag = f"[loop {k}/{c.num_iterations}]"
+        for k in range(1, c.num_loops + 1):
+            tag = f"[loop {k}/{c.num_loops}]"
             out += [
                 Phase(f"loop{k}_generate", 1, self.generate_step, dict, lambda it, m, s, t=tag: (
                     f"{t} Step 1: generated {int(m['n'])} fake latents with DDIM ({self.model.cfg.ddim_steps} "

@@ -91,8 +91,9 @@ class LatentDiffusionTrain(TrainConfig):
     ema_decay: float = 0.999
     p_uncond: float = 0.1  # condition dropped (the null embedding) this often, for classifier-free guidance
     eval_samples: int = 1024  # summaries generated at each evaluation (MMD, coverage vs validation summaries)
-    # The adversarial loop (the design's four steps per iteration; 0 iterations: no loop).
-    num_iterations: int = 3
+    # The adversarial loop (the design's four steps per iteration). num_loops is the design's num_iterations (0: no
+    # loop); a key ending in _iterations is a phase's length, which quick-test sets.
+    num_loops: int = 3
     num_samples: int = 5000  # fakes generated with DDIM and reals encoded per iteration
     discriminator_epochs: int = 50
     diffusion_epochs: int = 50
@@ -111,7 +112,7 @@ class LatentDiffusionTrain(TrainConfig):
                      "loop_sample_every", "eval_samples"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("autoencoder_iterations", "diffusion_iterations", "num_iterations"):
+        for name in ("autoencoder_iterations", "diffusion_iterations", "num_loops"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         for name in ("lr_autoencoder", "lr_diffusion", "lr_discriminator", "lr_loop"):
@@ -137,6 +138,6 @@ PRESETS: dict[str, dict] = {
                               "directed": True},
                  denoiser_hidden_dim=32, denoiser_blocks=1, embed_dim=16, num_timesteps=50, ddim_steps=10,
                  discriminator_hidden_dims=[16], autoencoder_iterations=10, diffusion_iterations=12, batch_size=32,
-                 eval_samples=64, num_iterations=3, num_samples=64, discriminator_epochs=3, diffusion_epochs=4,
+                 eval_samples=64, num_loops=3, num_samples=64, discriminator_epochs=3, diffusion_epochs=4,
                  loop_eval_every=2, loop_sample_every=2, log_interval=4, eval_interval=6, save_interval=6),
 }
