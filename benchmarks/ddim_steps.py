@@ -24,14 +24,13 @@ def write_copies(ckpt_path: Path, steps: list[int], out: Path) -> list[Path]:
     ckpt = load_checkpoint(ckpt_path)
     if ckpt.get("family") != "latent_diffusion":
         raise SystemExit(f"error: {ckpt_path} holds a {ckpt.get('family')} model, not latent_diffusion")
-    out.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k in steps:
-        path = out / f"ddim{k}.pt"
+    paths = [out / f"ddim{k}.pt" for k in steps]
+    for path in paths:  # checked before anything is written
         if path.exists():
             raise SystemExit(f"error: {path} already exists")
+    out.mkdir(parents=True, exist_ok=True)
+    for k, path in zip(steps, paths, strict=True):
         save_checkpoint(path, {**ckpt, "arch": {**ckpt["arch"], "ddim_steps": k}})
-        paths.append(path)
     return paths
 
 

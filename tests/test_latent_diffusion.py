@@ -227,3 +227,22 @@ def test_cli_with_a_frozen_autoencoder_and_its_errors(model_data_dir, tmp_path, 
                  "--out", str(tmp_path / "bad")]) == 2
     assert "applies to --family latent_diffusion" in capsys.readouterr().err
     assert not (tmp_path / "bad").exists()
+
+
+def test_ddim_steps_script_writes_one_copy_per_step_count(trained, tmp_path):
+    import subprocess
+    import sys
+
+    script = Path(__file__).resolve().parents[1] / "benchmarks" / "ddim_steps.py"
+    run = lambda *a: subprocess.run([sys.executable, str(script), *map(str, a)], capture_output=True, text=True,
+                                    timeout=120)
+    r = run(trained[1], "--steps", "2", "5", "--out", tmp_path / "c", "--n", "32", "--repeats", "1")
+    assert r.returncode == 0, r.stderr
+    assert set(json.loads(r.stdout)["traj_s"]) == {"2", "5"}
+    src = load_checkpoint(trained[1])
+    for k in (2, 5):
+        copy = load_checkpoint(tmp_path / "c" / f"ddim{k}.pt")
+        assert copy["arch"] == {**src["arch"], "ddim_steps": k}
+        assert all(torch.equal(v, copy["model_state"][n]) for n, v in src["model_state"].items())
+    again = run(trained[1], "--steps", "2", "--out", tmp_path / "c")
+    assert again.returncode == 1 and "ddim2.pt already exists" in again.stderr
