@@ -37,8 +37,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                                    "rest (e.g. stage 2 on a stage1_final.pt)")
     p.add_argument("--autoencoder", metavar="CKPT", help="latent_diffusion: use this finished two-stage "
                                                           "(latent_wgan) autoencoder, frozen, instead of training one")
-    p.add_argument("--ddim-steps", type=int, default=None, metavar="N",
-                   help="latent_diffusion: DDIM steps of its sampling (= --set ddim_steps=N; default 100)")
+    add_count(p, "--ddim-steps", default=None, metavar="N",
+              help="latent_diffusion: DDIM steps of its sampling (= --set ddim_steps=N; default 100)")
     p.set_defaults(func=cmd_train)
     p = add_command(sub, "train-stage1", help="latent_wgan: train the autoencoder only (= train --until stage1)")
     _add_train_args(p, family=False)
