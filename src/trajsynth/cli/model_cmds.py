@@ -9,12 +9,12 @@ from pathlib import Path
 
 import torch
 
-from ..config import parse_overrides, to_dict
+from ..config import ConfigError, parse_overrides, to_dict
 from ..data.directory import load_split
 from ..data.embedded import EMBEDDED, embedded_data_dir, resolve_data_dir
 from ..data.train_data import load_train_data
 from ..models.base import StepContext
-from ..models.checkpoint import build_model, load_checkpoint, newest_checkpoint
+from ..models.checkpoint import build_model, checkpoint_family, load_checkpoint, newest_checkpoint
 from ..models.registry import DEFAULT_FAMILY, family_names, get_family
 from ..serving.export import check_samples_path, describe, write_samples
 from ..serving.sampler import TrajectorySampler
@@ -39,6 +39,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--until", metavar="PHASE", help="stop after this phase (e.g. stage1)")
     p.add_argument("--init", metavar="CKPT", help="take over the finished phases of this checkpoint and train the "
                                                    "rest (e.g. stage 2 on a stage1_final.pt)")
+    p.add_argument("--autoencoder", metavar="CKPT", help="latent_diffusion: use this finished two-stage "
+                                                          "(latent_wgan) autoencoder, frozen, instead of training one")
+    add_count(p, "--ddim-steps", default=None, metavar="N",
+              help="latent_diffusion: DDIM steps of its sampling (= --set ddim_steps=N; default 100)")
     p.set_defaults(func=cmd_train)
     p = add_command(sub, "train-stage1", help="latent_wgan: train the autoencoder only (= train --until stage1)")
     _add_train_args(p, family=False)
@@ -96,7 +100,10 @@ def _add_train_args(p: argparse.ArgumentParser, family: bool = True) -> None:
 
 
 def _values(a: argparse.Namespace) -> dict:
-    return user_values(a.config, parse_overrides(a.set))
+    values = user_values(a.config, parse_overrides(a.set))
+    if getattr(a, "ddim_steps", None) is not None:
+        values["ddim_steps"] = a.ddim_steps
+    return values
 
 
 def _data_dir(a: argparse.Namespace, ctx: StepContext) -> Path:
@@ -110,27 +117,44 @@ def _run_kw(a: argparse.Namespace, ctx: StepContext) -> dict:
     return dict(tensorboard=not a.no_tensorboard, progress=not a.quiet, ctx=ctx)
 
 
+def _start_from(a: argparse.Namespace, family: str, init: str | None) -> tuple[str | None, dict | None]:
+    """(path, checkpoint) a run continues from: --init's, or --autoencoder's (checked, not yet adapted)."""
+    source = getattr(a, "autoencoder", None)
+    if source is None:
+        return init, load_continuable(init, family) if init else None
+    if init:
+        raise ConfigError("give --init or --autoencoder, not both")
+    if get_family(family).start_from is None:
+        raise ConfigError(f"--autoencoder applies to --family latent_diffusion, not {family}")
+    ckpt = load_checkpoint(source)
+    checkpoint_family(ckpt, source)  # a known family, of a version this build reads
+    return source, ckpt
+
+
 def _train(a: argparse.Namespace, family: str, init: str | None, until: str | None) -> int:
     values = _values(a)
-    ckpt = load_continuable(init, family) if init else None
-    if ckpt is None:  # a bad key or value fails here, before the data is read
+    init, ckpt = _start_from(a, family, init)
+    adopt = getattr(a, "autoencoder", None) is not None
+    if ckpt is None or adopt:  # a bad key or value fails here, before the data is read
         build_run_config(family, a.preset, values)
     else:
         continuing_config(ckpt, init, a.preset, values)
     with distributed.session() as ctx:  # one process, or one rank of a torchrun launch
         data = load_train_data(_data_dir(a, ctx), a.quality_filter_z)
-        if ckpt is not None:
-            run_cfg = continuing_config(ckpt, init, a.preset, values, data.train.max_len)
-            check_until(run_cfg.family, until)
-            run = distributed.agree_run_dir(a.out, ctx)
-            distributed.say(ctx, f"run folder: {run} (continuing from {init})")
-            tr = Trainer.continue_from(ckpt, run_cfg, data, run, **_run_kw(a, ctx))
+        max_len = data.train.max_len
+        if adopt:  # a run of this family made from another family's checkpoint
+            run_cfg, ckpt = get_family(family).start_from(ckpt, init, build_run_config(family, a.preset, values,
+                                                                                         max_len))
+        elif ckpt is not None:
+            run_cfg = continuing_config(ckpt, init, a.preset, values, max_len)
         else:
-            run_cfg = build_run_config(family, a.preset, values, data.train.max_len)
-            check_until(run_cfg.family, until)
-            run = distributed.agree_run_dir(a.out, ctx)
-            distributed.say(ctx, f"run folder: {run}")
-            tr = Trainer(run_cfg, data, run, **_run_kw(a, ctx))
+            run_cfg = build_run_config(family, a.preset, values, max_len)
+        check_until(run_cfg.family, until)
+        run = distributed.agree_run_dir(a.out, ctx)
+        distributed.say(ctx, f"run folder: {run}" + (f" (continuing from {init})" if ckpt is not None else ""))
+        kw = _run_kw(a, ctx)
+        tr = Trainer.continue_from(ckpt, run_cfg, data, run, **kw) if ckpt is not None else \
+            Trainer(run_cfg, data, run, **kw)
         return _fit(tr, until)
 
 

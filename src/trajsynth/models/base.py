@@ -75,6 +75,13 @@ class Phase:
     preview: Callable[[int], tuple] | None = None  # n → (X_real, X_other, C, L_real, L_other, label)
     projector: bool = False  # after the phase, show embed() of validation sequences in TensorBoard
     on_evaluate: Callable[[dict[str, float]], None] | None = None  # e.g. a plateau scheduler's step
+    # Intervals of this phase, in its own iterations (0: the run's log_interval, eval_interval, save_interval);
+    # an epoch-stepped phase logs and saves every epoch.
+    log_every: int = 0
+    eval_every: int = 0
+    save_every: int = 0
+    save_latest: bool = False  # periodic checkpoints overwrite <name>_latest.pt instead of <name>_iter<k>.pt
+    keep_best: bool = False  # write <name>_best.pt whenever an evaluation's ``tracked`` value is the lowest yet
 
 
 @dataclass
@@ -142,6 +149,9 @@ class Family:
     # Hyperparameter search: phase → {config key: {type: categorical|int|float, choices | low, high, log}}
     search_space: dict[str, dict[str, dict]] = field(default_factory=dict)
     phase_names: tuple[str, ...] = ()
+    # A run that starts from a finished checkpoint of another family: (ckpt, path, run) → (run adapted to it,
+    # a checkpoint of this family with the phases it stands for done), for Trainer.continue_from.
+    start_from: Callable[[dict, Any, Any], tuple[Any, dict]] | None = None
 
 
 class NonFiniteLoss(FloatingPointError):

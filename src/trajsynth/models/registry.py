@@ -21,6 +21,7 @@ FAMILIES: dict[str, str] = {
     "ar_mdn": "trajsynth.models.ar_mdn",
     "timegan": "trajsynth.models.timegan",
     "tcn_vae": "trajsynth.models.tcn_vae",
+    "latent_diffusion": "trajsynth.models.latent_diffusion",
 }
 # The default of train, quickstart and quick-test: the family whose movements measure most realistic
 # (README, realism table).

@@ -187,6 +187,8 @@ class Trainer:
         convergence on) exactly the same numbers as an uninterrupted one.
         """
         cfg, st = self.cfg, self.state
+        log_every, eval_every = phase.log_every or cfg.log_interval, phase.eval_every or cfg.eval_interval
+        save_every = phase.save_every or cfg.save_interval
         window, t0 = st["window"], time.perf_counter()
         bar = self._bar(phase, st["iteration"])
         while st["iteration"] < phase.total:
@@ -194,7 +196,7 @@ class Trainer:
             st["iteration"] += 1
             bar.update(1)
             it = st["iteration"]
-            if it % cfg.log_interval == 0 or it == phase.total:
+            if it % log_every == 0 or it == phase.total:
                 # Averaged over the ranks: each saw other batches, and all must agree on convergence.
                 mean = self.ctx.average({k: float(np.mean([w[k] for w in window])) for k in window[0]})
                 self._log(phase, it, mean, len(window) / (time.perf_counter() - t0), bar)
@@ -205,10 +207,10 @@ class Trainer:
                     st["converged_at"][phase.name] = it
                     self._say(bar, message)
                     break
-            if it % cfg.eval_interval == 0 and it < phase.total:
+            if it % eval_every == 0 and it < phase.total:
                 self._evaluate(phase, it)
-            if it % cfg.save_interval == 0 and it < phase.total:
-                self.save(f"{phase.name}_iter{it}.pt")
+            if it % save_every == 0 and it < phase.total:
+                self.save(f"{phase.name}_latest.pt" if phase.save_latest else f"{phase.name}_iter{it}.pt")
         bar.close()
 
     def _step(self, phase: Phase, it: int) -> dict[str, float]:
@@ -235,7 +237,18 @@ class Trainer:
             phase.on_evaluate(ev)
         if self.eval_hook is not None:
             self.eval_hook(phase.name, it, ev)
+        if phase.keep_best:
+            self._keep_best(phase, ev[phase.tracked])
         return ev
+
+    def _keep_best(self, phase: Phase, value: float) -> None:
+        """``<name>_best.pt`` whenever ``value`` is the phase's lowest yet (the record is resumed with the run)."""
+        best = self.state.setdefault("best", {})
+        if phase.name not in best or value < best[phase.name]:
+            best[phase.name] = value
+            last = self.last_checkpoint
+            self.save(f"{phase.name}_best.pt")
+            self.last_checkpoint = last
 
     # ----- output -----------------------------------------------------------
     def _say(self, bar, line: str) -> None:
