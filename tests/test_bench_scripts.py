@@ -7,6 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from trajsynth.data.train_data import load_train_data
@@ -71,3 +72,27 @@ def test_realism_table_rows(tmp_path):
     assert lines[2].endswith("| 7 min | 1536 |") and lines[3].startswith("| real vs real (reference) | 0.029 | 0.040")
     bad = run_script("realism_table.py", f"x={tmp_path / 'missing'}")
     assert bad.returncode != 0 and "not a readable evaluation report" in bad.stderr
+
+
+def test_bench_serve_counts_the_model_worker(ar_mdn_ckpt):
+    """The default server of a step-by-step model has a worker process: its memory and CPU are counted too."""
+    pytest.importorskip("fastapi", reason="the serve extra (pip install 'trajsynth[serve]') is not installed")
+    r = run_script("bench_serve.py", str(ar_mdn_ckpt), "--json", "--seconds", "1.5", "--clients", "4",
+                   "--malformed", "0")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert out["family"] == "ar_mdn" and out["errors"] == 0 and out["requests"] > 0
+    alone = run_script("bench_serve.py", str(ar_mdn_ckpt), "--json", "--seconds", "0.5", "--clients", "1",
+                       "--malformed", "0", "--workers", "0")
+    assert alone.returncode == 0, alone.stderr
+    assert out["rss_mb"]["start"] > json.loads(alone.stdout)["rss_mb"]["start"] + 100  # a second torch and model
+
+
+def test_fitts_splits_of_a_data_dir(model_data_dir):
+    r = run_script("fitts_splits.py", str(model_data_dir), "--json", "--n", "20", "--draws", "5")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    assert set(out) == {"train", "val", "test", "test_draws_of_20"}
+    assert all(np.isfinite(out[s]["slope"]) and 0 <= out[s]["r2"] <= 1 for s in ("train", "val", "test"))
+    lo, mid, hi = out["test_draws_of_20"]["slope"]
+    assert lo <= mid <= hi
