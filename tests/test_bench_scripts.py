@@ -42,12 +42,17 @@ def test_bench_generate_prints_one_json_object(procedural_ckpt, tmp_path):
         "checkpoint (not a PyTorch file)"
 
 
-def test_bench_serve_prints_one_json_object(procedural_ckpt):
+def bench_serve(ckpt: Path, seconds: float, clients: int, malformed: int, *more: str) -> dict:
+    """bench_serve.py's JSON object (the serve extra is needed)."""
     pytest.importorskip("fastapi", reason="the serve extra (pip install 'trajsynth[serve]') is not installed")
-    r = run_script("bench_serve.py", str(procedural_ckpt), "--json", "--seconds", "1.5", "--clients", "4",
-                   "--malformed", "20")
+    r = run_script("bench_serve.py", str(ckpt), "--json", "--seconds", str(seconds), "--clients", str(clients),
+                   "--malformed", str(malformed), *more)
     assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    return json.loads(r.stdout)
+
+
+def test_bench_serve_prints_one_json_object(procedural_ckpt):
+    out = bench_serve(procedural_ckpt, 1.5, 4, 20)
     assert out["family"] == "procedural" and out["clients"] == 4 and out["errors"] == 0
     assert out["requests"] > 0 and out["requests_s"] > 0 and 0 < out["p50_ms"] <= out["p99_ms"]
     bad = out["malformed"]
@@ -76,16 +81,10 @@ def test_realism_table_rows(tmp_path):
 
 def test_bench_serve_counts_the_model_worker(ar_mdn_ckpt):
     """The default server of a step-by-step model has a worker process: its memory and CPU are counted too."""
-    pytest.importorskip("fastapi", reason="the serve extra (pip install 'trajsynth[serve]') is not installed")
-    r = run_script("bench_serve.py", str(ar_mdn_ckpt), "--json", "--seconds", "1.5", "--clients", "4",
-                   "--malformed", "0")
-    assert r.returncode == 0, r.stderr
-    out = json.loads(r.stdout)
+    out = bench_serve(ar_mdn_ckpt, 1.5, 4, 0)
     assert out["family"] == "ar_mdn" and out["errors"] == 0 and out["requests"] > 0
-    alone = run_script("bench_serve.py", str(ar_mdn_ckpt), "--json", "--seconds", "0.5", "--clients", "1",
-                       "--malformed", "0", "--workers", "0")
-    assert alone.returncode == 0, alone.stderr
-    assert out["rss_mb"]["start"] > json.loads(alone.stdout)["rss_mb"]["start"] + 100  # a second torch and model
+    alone = bench_serve(ar_mdn_ckpt, 0.5, 1, 0, "--workers", "0")
+    assert out["rss_mb"]["start"] > alone["rss_mb"]["start"] + 100  # a second torch and model
 
 
 def test_fitts_splits_of_a_data_dir(model_data_dir):
