@@ -228,3 +228,12 @@ def ar_mdn_ckpt(model_data_dir, tmp_path_factory) -> Path:
     run = run_config("ar_mdn", "tiny", max_seq_len=MODEL_MAX_LEN, ar_iterations=20)
     return Trainer(run, data, tmp_path_factory.mktemp("ar_mdn"), tensorboard=False, progress=False,
                    log_lines=False).train()
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread for the test (tiny networks: faster, and fair on a busy machine), then the count before."""
+    from trajsynth.utils.threads import using_threads
+
+    with using_threads(1):
+        yield

@@ -26,12 +26,7 @@ PHASES = ["autoencoder", "diffusion"] + [f"loop{k}_{s}" for k in (1, 2, 3) for s
 QUIET = ["--no-tensorboard", "--quiet"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")

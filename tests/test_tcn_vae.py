@@ -27,12 +27,7 @@ MAX_LEN = 40  # of conftest's model_data_dir
 CLASSES = ("Alpha", "Beta", "Gamma")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def labelled(ds: TrajectoryDataset) -> TrajectoryDataset:

@@ -26,12 +26,7 @@ MAX_LEN = 40  # of conftest's model_data_dir
 PHASES = ["embedding", "supervised", "joint"]
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)  # tiny networks: one thread is faster, and fair on a busy machine
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 @pytest.fixture(scope="module")
