@@ -114,11 +114,10 @@ async def _lifespan(service: Service, app: FastAPI):
     await service.batcher.start()
     if service.stream is not None:
         await service.stream.start()
-    lo, hi = service.sampler.distance_range
-    d = min(max(100.0, lo), hi)
-    warm = [service.batcher.submit(PathJob((0.0, 0.0), (d, 0.0))) for _ in range(service.batcher.concurrency)]
+    job = PathJob(*service.sampler.warm_up_pair)
+    warm = [service.batcher.submit(job) for _ in range(service.batcher.concurrency)]
     if service.stream is not None:
-        warm.append(service.stream.submit(PathJob((0.0, 0.0), (d, 0.0))))
+        warm.append(service.stream.submit(job))
     await asyncio.gather(*warm)  # first-call allocations here; worker processes all started and loaded
     # The modules, the model and the app are never garbage: out of the collector's sight, a full
     # collection scans only what requests create (measured: 75-160 ms pauses -> a few ms; the p99).

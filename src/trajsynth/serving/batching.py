@@ -50,7 +50,6 @@ class MicroBatcher:
         self._executor: Executor | None = None
         self._task: asyncio.Task | None = None
         self._running: set[asyncio.Task] = set()
-        self._free = concurrency  # call slots not running a batch
 
     async def start(self) -> None:
         """Start the worker on the running event loop (the server's startup)."""
@@ -85,18 +84,15 @@ class MicroBatcher:
     async def _work(self) -> None:
         """Collect a batch whenever a call slot is free (so batches grow while every slot is busy)."""
         slots = asyncio.Semaphore(self.concurrency)
-        self._free = self.concurrency
         while True:
             await slots.acquire()
             batch = await self._collect()
-            self._free -= 1
             task = asyncio.create_task(self._run(batch))
             self._running.add(task)
             task.add_done_callback(lambda t: self._finished(t, slots))
 
     def _finished(self, task: asyncio.Task, slots: asyncio.Semaphore) -> None:
         self._running.discard(task)
-        self._free += 1
         slots.release()
 
     async def _collect(self) -> list[_Job]:
@@ -118,7 +114,8 @@ class MicroBatcher:
         slot takes them all: one batch at a time, however many slots there are.
         """
         total = len(batch) + self.waiting + (self._held is not None)
-        return max(1, min(self.max_batch, -(-total // max(1, self._free))))
+        free = self.concurrency - len(self._running)  # this call's slot included: its task starts after
+        return max(1, min(self.max_batch, -(-total // max(1, free))))
 
     def _take_waiting(self, batch: list[_Job]) -> None:
         """Move jobs already queued into ``batch`` until it holds its share or a job of another key comes."""

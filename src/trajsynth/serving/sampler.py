@@ -72,6 +72,12 @@ class TrajectorySampler:
     def distance_range(self) -> tuple[float, float]:
         return self.params.d_min, self.params.d_max
 
+    @property
+    def warm_up_pair(self) -> tuple[tuple[float, float], tuple[float, float]]:
+        """A start and an end 100 px apart (or the nearest trained distance): a first call's allocations."""
+        lo, hi = self.distance_range
+        return (0.0, 0.0), (min(max(100.0, lo), hi), 0.0)
+
     def conditions_for(self, n: int, distance_px, rng: np.random.Generator) -> np.ndarray:
         """Normalised conditions for requested distances (None: drawn like the training data)."""
         if distance_px is None:

@@ -16,9 +16,10 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from ..utils.threads import inference_threads, set_threads, using_threads
+from ..utils.threads import using_threads
 from .jobs import movement_json
 from .sampler import TrajectorySampler
+from .workers import load_in_worker
 
 Take = Callable[[bool], "list[tuple] | None"]  # block? -> new items ([] if none), None: stop
 # A join costs about a third of a step whatever its size, so while movements are being drawn the
@@ -50,8 +51,7 @@ class ThreadInbox:
 
 def stepper_process(checkpoint: str, render: bool, conn, max_live: int) -> None:
     """A worker process: load the model, then step until told to stop (answers go back through ``conn``)."""
-    set_threads(inference_threads())
-    sampler = TrajectorySampler.from_checkpoint(checkpoint, render=render)
+    sampler = load_in_worker(checkpoint, render)
 
     def take(block: bool) -> list[tuple] | None:
         out: list[tuple] = []

@@ -24,13 +24,17 @@ from .sampler import TrajectorySampler
 _sampler: TrajectorySampler | None = None  # the worker process's model, loaded by _load
 
 
-def _load(checkpoint: str, render: bool) -> None:
-    """Worker start-up: one thread, the model, and a first call (its allocations) before any request."""
-    global _sampler
+def load_in_worker(checkpoint: str, render: bool) -> TrajectorySampler:
+    """A worker process's model: one thread, the checkpoint, and a first call (its allocations) before any request."""
     set_threads(inference_threads())
-    _sampler = TrajectorySampler.from_checkpoint(checkpoint, render=render)
-    lo, hi = _sampler.distance_range
-    _sampler.path((0.0, 0.0), (min(max(100.0, lo), hi), 0.0))
+    sampler = TrajectorySampler.from_checkpoint(checkpoint, render=render)
+    sampler.path(*sampler.warm_up_pair)
+    return sampler
+
+
+def _load(checkpoint: str, render: bool) -> None:
+    global _sampler
+    _sampler = load_in_worker(checkpoint, render)
 
 
 def run_in_worker(jobs: list) -> list[dict]:

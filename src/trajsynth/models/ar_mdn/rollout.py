@@ -58,7 +58,7 @@ class Rollout:
                "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool),
                "snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool),
                "step": torch.zeros(n, dtype=torch.long), "slot": self._slots(n), "id": ids}
-        self.s = new if not self.s else {k: torch.cat([self.s[k], v]) for k, v in new.items()}  # drops rem, k
+        self.s = new if not self.s else {k: torch.cat([self.s[k], v]) for k, v in new.items()}
         h0 = torch.zeros(self.model.cfg.num_layers, n, self.model.cfg.hidden_dim)
         self.h = torch.cat([self.h, h0], 1)
         return ids
@@ -83,6 +83,7 @@ class Rollout:
         s["k"] = s["step"].double()
         out, self.h = m.rnn(m.inp(m.step_inputs(s))[:, None], self.h)
         pressing = self._draw(out[:, 0], s)
+        del s["rem"], s["k"]  # this step's only: rows that leave need not carry them
         s["step"] = s["step"] + 1
         if not pressing.any():
             return None
