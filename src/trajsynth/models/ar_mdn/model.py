@@ -147,6 +147,8 @@ class ARMDNModel(nn.Module):
         self.register_buffer("step_cap_px", torch.zeros((), dtype=torch.float64))  # longest training step
         self.register_buffer("dt_edges", dt_edges(cfg), persistent=False)  # fixed by the config
         self.n_dt = len(self.dt_edges) - 1
+        self.register_buffer("_log_weights", torch.tensor([0.25, 0.25, 0.5, 0.5], dtype=torch.float64),
+                             persistent=False)  # of log1p(|rem|), log1p(prev_dt), log1p(t / 100), log1p(left / 100)
         # component groups: target frame, previous step's frame, screen frame (see mixture)
         self.groups = (K - cfg.heading_components - cfg.screen_components, cfg.heading_components,
                        cfg.screen_components)
@@ -221,24 +223,37 @@ class ARMDNModel(nn.Module):
     def step_inputs(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
         """Inputs (..., n_in) of the step about to be drawn, from the state ``s`` (float64, broadcast):
         rem, prev (..., 2) target-frame px; prev_dt, t ms, k, D px, c, dir_cos, dir_sin (...,); prev_cls (...,) long;
-        plan (..., PLAN_DIM) log duration and log reach."""
-        rem, prev, D = s["rem"], s["prev"], s["D"]
-        r = rem.norm(dim=-1, keepdim=True)
+        plan (..., PLAN_DIM) log duration and log reach. The numeric ones, then the previous interval's embedding."""
+        return torch.cat([self.numeric_inputs(s), self.dt_embed(s["prev_cls"])], -1)
+
+    def numeric_inputs(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The numeric part (..., n_in - dt_embed_dim) float32 of :meth:`step_inputs`.
+
+        ``s`` may also hold ``rem_screen`` and ``prev_screen``, the two vectors in the screen frame (a
+        roll-out has them; else they are rotated back). Like functions are computed together (one asinh,
+        one log1p) and the columns then put in the order trained checkpoints expect: a step of a
+        roll-out is a few hundred tensor calls on a few dozen rows, so each call saved counts.
+        """
+        rem, prev, D, k = s["rem"], s["prev"], s["D"], s["k"]
+        screen = [s[key] if key in s else from_frame(v, s["dir_cos"], s["dir_sin"])
+                  for key, v in (("prev_screen", prev), ("rem_screen", rem))]
         scale = self.scale(rem, prev, D)[..., None]
         # bounded: an excursion far past the target must not saturate the network
-        numeric = [torch.atan(rem / D[..., None]) * (2 / math.pi), torch.asinh(rem / ASINH_PX) / 4,
-                   torch.log1p(r) / 4, torch.asinh(prev / scale), torch.asinh(prev / ASINH_PX) / 4,
-                   torch.log1p(s["prev_dt"])[..., None] / 4, torch.log1p(s["t"] / 100)[..., None] / 2,
-                   s["k"][..., None] / 50, s["c"][..., None], (s["k"] == 0).double()[..., None],
-                   torch.asinh(from_frame(prev, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4,  # screen axes
-                   torch.asinh(from_frame(rem, s["dir_cos"], s["dir_sin"]) / ASINH_PX) / 4]
+        a = torch.asinh(torch.cat([torch.cat([rem, prev, *screen], -1) / ASINH_PX, prev / scale], -1))  # (..., 10)
+        q = a[..., :8] / 4  # rem, prev, prev and rem on the screen axes, about linear below ASINH_PX px
+        logs = [rem.norm(dim=-1), s["prev_dt"], s["t"] / 100]  # then log1p, / 4, / 4, / 2
+        if self.cfg.use_plan:  # duration and reach, and the time left (log scales of about unit range)
+            duration, reach = s["plan"][..., 0:1], s["plan"][..., 1:2]
+            logs.append((duration[..., 0].exp() - s["t"]).clamp_min(0.0) / 100)  # the time left
+        g = torch.log1p(torch.stack(logs, -1)) * self._log_weights[: len(logs)]  # (..., 3 or 4)
+        numeric = [torch.atan(rem / D[..., None]) * (2 / math.pi), q[..., 0:2], g[..., 0:1], a[..., 8:10],
+                   q[..., 2:4], g[..., 1:3], k[..., None] / 50, s["c"][..., None], (k == 0).double()[..., None],
+                   q[..., 4:8]]
         if self.cfg.use_direction:
             numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
-        if self.cfg.use_plan:  # duration and reach, and the time left (log scales of about unit range)
-            duration, reach = s["plan"][..., 0], s["plan"][..., 1]
-            left = (duration.exp() - s["t"]).clamp_min(0.0)
-            numeric += [(duration[..., None] - 6.5) / 2, reach[..., None], torch.log1p(left / 100)[..., None] / 2]
-        return torch.cat([torch.cat(numeric, -1).float(), self.dt_embed(s["prev_cls"])], -1)
+        if self.cfg.use_plan:
+            numeric += [(duration - 6.5) / 2, reach, g[..., 3:4]]
+        return torch.cat(numeric, -1).float()
 
     def step_heads(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, s: dict[str, torch.Tensor],
                    scale: torch.Tensor) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
@@ -271,12 +286,17 @@ class ARMDNModel(nn.Module):
                          ) -> tuple[torch.Tensor | None, tuple[torch.Tensor, ...]]:
         """:meth:`step_heads` before the rotation: each component's mean (without the momentum step),
         log σ and ρ in its own group's frame."""
-        K = self.cfg.n_components
         x = self.mix_head(torch.cat([h, self.dt_embed(dt_cls), torch.log1p(dt_ms.float())[..., None] / 4], -1))
         grid_logits = self.grid_out(x) if self.grid_out is not None else None
+        return grid_logits, self._mixture(x)
+
+    def _mixture(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """The step head's hidden layer (..., head_dim) → mixture-weight logits (..., K), means and log σ
+        (..., K, 2), ρ (..., K), each component in its own group's frame."""
+        K = self.cfg.n_components
         logit, mu, log_sigma, rho = self.mix_out(x).split([K, 2 * K, 2 * K, K], -1)  # (..., 6K)
         mu, log_sigma = (v.unflatten(-1, (K, 2)) for v in (mu, log_sigma))
-        return grid_logits, (logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho))
+        return logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
 
     def grid_class(self, step: torch.Tensor) -> torch.Tensor:
         """Integer steps (..., 2) px → their small-step class, or n_grid ("larger") outside the grid."""
@@ -289,10 +309,14 @@ class ARMDNModel(nn.Module):
         """(cos, sin) (...,) of the target direction and of the previous step's heading (the target's before
         the first step), and None for the screen frame: the rotations of the component groups."""
         cos, sin = s["dir_cos"], s["dir_sin"]
-        length = s["prev"].norm(dim=-1, keepdim=True)
-        along = torch.tensor([1.0, 0.0], dtype=length.dtype)  # toward the target
-        unit = torch.where(length > 0, s["prev"] / length.clamp_min(1e-12), along)
-        heading = from_frame(unit, cos, sin)  # (..., 2) screen
+        if "prev_screen" in s:  # a roll-out's state has the previous step on the screen
+            prev = s["prev_screen"]
+            length = prev.norm(dim=-1, keepdim=True)
+            heading = torch.where(length > 0, prev / length.clamp_min(1e-12), torch.stack([cos, sin], -1))
+        else:
+            length = s["prev"].norm(dim=-1, keepdim=True)
+            along = torch.tensor([1.0, 0.0], dtype=length.dtype)  # toward the target
+            heading = from_frame(torch.where(length > 0, s["prev"] / length.clamp_min(1e-12), along), cos, sin)
         return (cos, sin), (heading[..., 0], heading[..., 1]), None
 
     def momentum(self, prev: torch.Tensor, prev_dt: torch.Tensor, dt: torch.Tensor, scale: torch.Tensor
@@ -420,64 +444,74 @@ class ARMDNModel(nn.Module):
                     info[key][done["id"]] = done[key]
         return P, L, info
 
-    def _draw_event(self, h: torch.Tensor, arrived: torch.Tensor, last: bool, rng: torch.Generator | None
-                    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Event (n,) of each movement's next step, and whether a press was forced (n,) bool.
-
-        After an arrival the press follows; at the last step of max_seq_len the press is forced.
-        """
-        event = categorical(self.event_head(h), rng)
+    def _draw_event(self, logits: torch.Tensor, arrived: torch.Tensor, last: torch.Tensor,
+                    rng: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Event (n,) of each movement's next step from the event head's logits (n, 3), and whether a press
+        was forced (n,) bool. After an arrival the press follows; at the last step of max_seq_len the press
+        is forced."""
+        event = categorical(logits, rng)
         must = arrived | last
         return torch.where(must, PRESS, event), must & (event != PRESS) & ~arrived
 
-    def _draw_dt(self, h: torch.Tensor, event: torch.Tensor, rng: torch.Generator | None
-                 ) -> tuple[torch.Tensor, torch.Tensor]:
-        """Interval class (n,) and ms (n,) float64: a class by its tempered probability, uniform ms within it."""
-        dt_cls = categorical(self.dt_logits(h, event) / self.cfg.dt_temperature, rng)
+    def _draw_dt(self, logits: torch.Tensor, rng: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Interval class (n,) and ms (n,) float64 from the interval logits (n, n_dt): a class by its tempered
+        probability, uniform ms within it."""
+        dt_cls = categorical(logits / self.cfg.dt_temperature, rng)
         lo, hi = self.dt_edges[dt_cls], self.dt_edges[dt_cls + 1]
-        u = torch.rand(len(h), generator=rng, dtype=torch.float64)
+        u = torch.rand(len(logits), generator=rng, dtype=torch.float64)
         return dt_cls, (lo + (u * (hi - lo)).floor()).double()
 
-    def _draw_move(self, h: torch.Tensor, interval: tuple[torch.Tensor, torch.Tensor], pos: torch.Tensor,
-                   s: dict[str, torch.Tensor], redraw: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
-        """New integer positions (n, 2) after a move (state ``s`` as in :meth:`step_inputs`); rows in
-        ``redraw`` (moves after the first) never stay on their pixel: a logger reports no such event."""
-        dt_cls, dt = interval
-        scale = self.scale(s["rem"], s["prev"], s["D"])
-        grid_logits, params = self._heads_in_frames(h, dt_cls, dt)
-        base = from_frame(self.momentum(s["prev"], s["prev_dt"], dt, scale), s["dir_cos"], s["dir_sin"])  # (n, 2)
-        frames = self._frame_table(s)
-
-        def draw(rows: torch.Tensor) -> torch.Tensor:  # steps (len(rows), 2) of these rows
-            take = lambda v: v[rows]  # noqa: E731
-            return self._capped(self._sample_mixture(tuple(map(take, params)), tuple(map(take, frames)), base[rows],
-                                                     scale[rows, None], rng))
-
-        if grid_logits is None:
-            rows = torch.arange(len(pos))
-            return pos + self._redrawn(draw, lambda st, r: redraw[r] & (st == 0).all(-1), rows)
-        logits = grid_logits.double() / self.cfg.temperature
+    def _draw_move(self, x: torch.Tensor, dt: torch.Tensor, pos: torch.Tensor, s: dict[str, torch.Tensor],
+                   redraw: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
+        """New integer positions (n, 2) after a move, from the step head's hidden layer x (n, head_dim), the
+        intervals dt (n,) ms and the state ``s`` (:meth:`step_inputs`); rows in ``redraw`` (moves after the
+        first) never stay on their pixel: a logger reports no such event."""
+        if self.grid_out is None:
+            return pos + self._drawn_larger(x, dt, s, torch.arange(len(pos)),
+                                            lambda st, r: redraw[r] & (st == 0).all(-1), rng)
+        logits = self.grid_out(x).double() / self.cfg.temperature
         zero = self.n_grid // 2  # the class of (0, 0)
         logits[:, zero] = torch.where(redraw, -math.inf, logits[:, zero])
         cls = categorical(logits, rng)
         step = self.grid[cls.clamp_max(self.n_grid - 1)]  # (n, 2) the small steps
         larger = torch.nonzero(cls == self.n_grid)[:, 0]  # rows whose step lies outside the grid: drawn
         if len(larger):
-            step[larger] = self._redrawn(draw, lambda st, r: (st.abs() <= self.cfg.grid_radius).all(-1), larger)
+            inside = lambda st, r: (st.abs() <= self.cfg.grid_radius).all(-1)  # noqa: E731 - a grid step: again
+            step[larger] = self._drawn_larger(x, dt, s, larger, inside, rng)
         return pos + step
+
+    def _drawn_larger(self, x: torch.Tensor, dt: torch.Tensor, s: dict[str, torch.Tensor], rows: torch.Tensor,
+                      bad, rng: torch.Generator | None) -> torch.Tensor:
+        """Steps (m, 2) px of the m ``rows`` from the mixture (computed for these rows only), drawn again
+        where ``bad(steps, rows)`` holds (see :meth:`_redrawn`)."""
+        a = {k: s[k][rows] for k in ("rem", "prev", "prev_screen", "D", "prev_dt", "dir_cos", "dir_sin") if k in s}
+        scale = self.scale(a["rem"], a["prev"], a["D"])[:, None]  # (m, 1)
+        params = self._mixture(x[rows])
+        frames = self._group_frames(a)
+        base = (from_frame(self.momentum(a["prev"], a["prev_dt"], dt[rows], scale[:, 0]), a["dir_cos"], a["dir_sin"])
+                if self.cfg.momentum else None)  # (m, 2) screen frame
+
+        def draw(i: torch.Tensor) -> torch.Tensor:  # steps (len(i), 2) of rows[i]
+            y = self._sample_mixture(tuple(v[i] for v in params), (frames[0][i], frames[1][i]), rng)
+            return self._capped((y if base is None else y + base[i]) * scale[i])
+
+        return self._redrawn(draw, lambda st, i: bad(st, rows[i]), torch.arange(len(rows)))
 
     @staticmethod
     def _redrawn(draw, bad, rows: torch.Tensor) -> torch.Tensor:
-        """Steps (len(rows), 2) from ``draw(rows)``, drawn again (up to MOVE_TRIES times) where
-        ``bad(steps, rows)`` holds: only those rows, so a large batch does not redraw everything for a few."""
+        """Steps (len(rows), 2) from ``draw(rows)``, drawn again where ``bad(steps, rows)`` holds: the few
+        rows that need it get their other MOVE_TRIES - 1 draws in one call and keep the first good one
+        (the last if none is), which is the distribution of drawing one at a time in a few calls."""
         step = draw(rows)
-        todo = torch.nonzero(bad(step, rows))[:, 0]  # positions in ``rows``
-        for _ in range(MOVE_TRIES - 1):
-            if len(todo) == 0:
-                break
-            again = draw(rows[todo])
-            step[todo] = again
-            todo = todo[bad(again, rows[todo])]
+        todo = torch.nonzero(bad(step, rows))[:, 0]  # (m,) positions in ``rows``
+        m, tries = len(todo), MOVE_TRIES - 1
+        if m == 0 or tries == 0:
+            return step
+        again_rows = rows[todo].repeat(tries)  # (tries * m,) try j of the i-th row at j * m + i
+        again = draw(again_rows)
+        good = ~bad(again, again_rows).view(tries, m)
+        first = torch.where(good.any(0), good.int().argmax(0), tries - 1)  # (m,) the try kept
+        step[todo] = again.view(tries, m, 2)[first, torch.arange(m)]
         return step
 
     def _capped(self, step: torch.Tensor) -> torch.Tensor:
@@ -486,30 +520,28 @@ class ARMDNModel(nn.Module):
         length = step.norm(dim=-1, keepdim=True)
         return (step * (self.step_cap_px / length.clamp_min(1e-9)).clamp_max(1.0)).round()
 
-    def _frame_table(self, s: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
-        """cos, sin (n, K) float64 of each component's frame (its group's: :meth:`_frames`)."""
+    def _group_frames(self, s: dict[str, torch.Tensor]) -> tuple[torch.Tensor, torch.Tensor]:
+        """cos, sin (n, 3) float64 of each component group's frame (:meth:`_frames`), one column per group."""
         (tc, ts), (hc, hs), _ = self._frames(s)
         one, zero = torch.ones_like(tc), torch.zeros_like(tc)
-        cos = torch.stack([tc, hc, one], -1).double()  # (n, 3) one column per group
-        sin = torch.stack([ts, hs, zero], -1).double()
-        return cos[:, self.component_group], sin[:, self.component_group]
+        return torch.stack([tc, hc, one], -1).double(), torch.stack([ts, hs, zero], -1).double()
 
     def _sample_mixture(self, params: tuple[torch.Tensor, ...], frames: tuple[torch.Tensor, torch.Tensor],
-                        base: torch.Tensor, scale: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
-        """One step (n, 2) px float64 per row of mixture parameters in the components' own frames (of
-        y = step / scale (n, 1)), at the configured temperature.
+                        rng: torch.Generator | None) -> torch.Tensor:
+        """One draw y (n, 2) float64 in the screen frame per row of mixture parameters in the components'
+        own frames, at the configured temperatures; ``frames``: cos, sin (n, 3) of the component groups.
 
         The draw is made in the chosen component's frame and then rotated, which gives the same
         distribution as rotating the covariance first (:func:`rotate_components`, used for the
-        likelihood) for a fraction of the work; ``base`` (n, 2) is the screen-frame momentum step.
+        likelihood) for a fraction of the work. The step is y · scale, plus the momentum step.
         """
         logit, mu, log_sigma, rho = params
         n = len(logit)
         comp = categorical(logit / self.cfg.temperature, rng)[:, None]  # (n, 1)
-        mu, sigma = (v.gather(1, comp[..., None].expand(-1, 1, 2))[:, 0].double() for v in (mu, log_sigma.exp()))
+        mu, sigma = (v.gather(1, comp[..., None].expand(-1, 1, 2))[:, 0].double() for v in (mu, log_sigma))
         r = rho.gather(1, comp)[:, 0].double()
         e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
         z = torch.stack([e[:, 0], r * e[:, 0] + torch.sqrt(1 - r * r) * e[:, 1]], -1)
-        y = mu + sigma * math.sqrt(self.cfg.sigma_temperature) * z  # (n, 2) in the component's frame
-        cos, sin = (f.gather(1, comp)[:, 0] for f in frames)
-        return (from_frame(y, cos, sin) + base) * scale
+        y = mu + sigma.exp() * math.sqrt(self.cfg.sigma_temperature) * z  # (n, 2) in the component's frame
+        group = self.component_group[comp]  # (n, 1)
+        return from_frame(y, frames[0].gather(1, group)[:, 0], frames[1].gather(1, group)[:, 0])

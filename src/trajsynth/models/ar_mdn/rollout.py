@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 import torch
 
 from .model import ARRIVE, MOVE, PRESS, to_frame
+from .stepnet import StepNet
 
 if TYPE_CHECKING:
     from .model import ARMDNModel
@@ -34,6 +35,7 @@ class Rollout:
 
     def __init__(self, model: ARMDNModel, rng: torch.Generator | None = None):
         self.model, self.rng, self.T = model, rng, model.cfg.max_seq_len
+        self.net = StepNet(model)  # the frozen weights, rearranged once for this roll-out's steps
         self.s: dict[str, torch.Tensor] = {}
         self.h = torch.zeros(model.cfg.num_layers, 0, model.cfg.hidden_dim)
         self._next_id = 0
@@ -54,7 +56,8 @@ class Rollout:
         ids = torch.arange(self._next_id, self._next_id + n)
         self._next_id += n
         new = {"D": D, "c": c, "dir_cos": target[:, 0] / D, "dir_sin": target[:, 1] / D, "prev": zeros(n, 2),
-               "prev_dt": zeros(n), "t": zeros(n), "prev_cls": torch.full((n,), self.model.n_dt), "plan": plan,
+               "prev_screen": zeros(n, 2), "prev_dt": zeros(n), "t": zeros(n),
+               "prev_cls": torch.full((n,), self.model.n_dt), "plan": plan,
                "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool),
                "snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool),
                "step": torch.zeros(n, dtype=torch.long), "slot": self._slots(n), "id": ids}
@@ -79,11 +82,12 @@ class Rollout:
         """Draw one step of every live row; the rows that pressed, if any: ``id`` (m,), ``path`` (m, T, 3)
         float64 (t_ms, x, y; the last point repeated), ``length`` (m,), and :data:`INFO` (m,)."""
         m, s = self.model, self.s
-        s["rem"] = to_frame(s["target"] - s["pos"], s["dir_cos"], s["dir_sin"])
+        s["rem_screen"] = s["target"] - s["pos"]
+        s["rem"] = to_frame(s["rem_screen"], s["dir_cos"], s["dir_sin"])
         s["k"] = s["step"].double()
-        out, self.h = m.rnn(m.inp(m.step_inputs(s))[:, None], self.h)
-        pressing = self._draw(out[:, 0], s)
-        del s["rem"], s["k"]  # this step's only: rows that leave need not carry them
+        out, self.h = self.net.hidden(m.numeric_inputs(s), s["prev_cls"], self.h)  # (n, H)
+        pressing = self._draw(out, s)
+        del s["rem"], s["rem_screen"], s["k"]  # this step's only: rows that leave need not carry them
         s["step"] = s["step"] + 1
         if not pressing.any():
             return None
@@ -99,11 +103,12 @@ class Rollout:
 
     def _draw(self, out: torch.Tensor, a: dict[str, torch.Tensor]) -> torch.Tensor:
         """Draw each live row's step (GRU outputs ``out`` (n, H)) into its path and state; which rows pressed."""
-        m, rng, target, pos, k = self.model, self.rng, a["target"], a["pos"], a["step"]
-        event, forced = m._draw_event(out, a["arrived"], k == self.T - 2, rng)
-        dt_cls, dt = m._draw_dt(out, event, rng)
+        m, net, rng, target, pos, k = self.model, self.net, self.rng, a["target"], a["pos"], a["step"]
+        event_logits, dt_part, mix_part = net.heads(out)
+        event, forced = m._draw_event(event_logits, a["arrived"], k == self.T - 2, rng)
+        dt_cls, dt = m._draw_dt(net.dt_logits(dt_part, event), rng)
         moves = event == MOVE
-        new = m._draw_move(out, (dt_cls, dt), pos, a, moves & (k > 0), rng)
+        new = m._draw_move(net.mix_hidden(mix_part, dt_cls, dt), dt, pos, a, moves & (k > 0), rng)
         new = torch.where(moves[:, None], new, target)
         jump = (target - pos).norm(dim=-1)
         a["arrive_px"] = torch.where(event == ARRIVE, jump, a["arrive_px"])
@@ -111,6 +116,7 @@ class Rollout:
         a["snap_px"] = torch.where(pressing, jump, a["snap_px"])
         a["forced"] = a["forced"] | (pressing & forced)
         self.paths[a["slot"], k + 1] = torch.cat([(a["t"] + dt)[:, None], new], -1)
-        a["prev"], a["prev_dt"], a["prev_cls"] = to_frame(new - pos, a["dir_cos"], a["dir_sin"]), dt, dt_cls
+        a["prev_screen"] = new - pos
+        a["prev"], a["prev_dt"], a["prev_cls"] = to_frame(a["prev_screen"], a["dir_cos"], a["dir_sin"]), dt, dt_cls
         a["t"], a["pos"], a["arrived"] = a["t"] + dt, new, a["arrived"] | (event == ARRIVE)
         return pressing
