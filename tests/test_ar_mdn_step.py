@@ -80,13 +80,17 @@ def test_redrawn_rows_keep_their_first_acceptable_draw():
     g = torch.Generator().manual_seed(3)
     calls = []
 
-    def draw(rows):  # (len(rows), 2): the row's index, then a uniform number
-        calls.append(len(rows))
-        return torch.stack([rows.double(), torch.rand(len(rows), generator=g, dtype=torch.float64)], -1)
-
-    bad = lambda step, rows: (step[:, 1] < 0.9) & (rows % 2 == 0)  # noqa: E731 - even rows want a value >= 0.9
     rows = torch.arange(4000)
-    step = ARMDNModel._redrawn(draw, bad, rows)
+
+    def draw(i):  # (len(i), 2): the row's index, then a uniform number
+        r = rows if i is None else i
+        calls.append(len(r))
+        return torch.stack([r.double(), torch.rand(len(r), generator=g, dtype=torch.float64)], -1)
+
+    def bad(step, i):  # even rows want a value >= 0.9
+        return (step[:, 1] < 0.9) & ((rows if i is None else i) % 2 == 0)
+
+    step = ARMDNModel._redrawn(draw, bad)
     assert len(calls) == 2 and calls[1] % (MOVE_TRIES - 1) == 0, "one draw, then every other try at once"
     assert torch.equal(step[:, 0], rows.double()), "each row keeps its own draws"
     even = step[rows % 2 == 0, 1]

@@ -122,8 +122,8 @@ def rotate_components(mu: torch.Tensor, log_sigma: torch.Tensor, rho: torch.Tens
 
 def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
     """One class (n,) per row of logits (n, C), by inverse CDF of a uniform draw from ``rng``."""
-    cdf = torch.softmax(logits.double(), -1).cumsum(-1)  # (n, C)
-    u = torch.rand(len(logits), 1, generator=rng, dtype=torch.float64)
+    cdf = torch.softmax(logits, -1).cumsum(-1)  # (n, C)
+    u = torch.rand(len(logits), 1, generator=rng, dtype=cdf.dtype)
     return (cdf < u * cdf[:, -1:]).sum(-1).clamp_max(logits.shape[-1] - 1)
 
 
@@ -230,14 +230,15 @@ class ARMDNModel(nn.Module):
         """The numeric part (..., n_in - dt_embed_dim) float32 of :meth:`step_inputs`.
 
         ``s`` may also hold ``rem_screen`` and ``prev_screen``, the two vectors in the screen frame (a
-        roll-out has them; else they are rotated back). Like functions are computed together (one asinh,
-        one log1p) and the columns then put in the order trained checkpoints expect: a step of a
-        roll-out is a few hundred tensor calls on a few dozen rows, so each call saved counts.
+        roll-out has them; else they are rotated back), and the step's ``scale`` (:meth:`scale`). Like
+        functions are computed together (one asinh, one log1p) and the columns then put in the order
+        trained checkpoints expect: a step of a roll-out is a few hundred tensor calls on a few dozen
+        rows, so each call saved counts.
         """
         rem, prev, D, k = s["rem"], s["prev"], s["D"], s["k"]
         screen = [s[key] if key in s else from_frame(v, s["dir_cos"], s["dir_sin"])
                   for key, v in (("prev_screen", prev), ("rem_screen", rem))]
-        scale = self.scale(rem, prev, D)[..., None]
+        scale = (s["scale"] if "scale" in s else self.scale(rem, prev, D))[..., None]
         # bounded: an excursion far past the target must not saturate the network
         a = torch.asinh(torch.cat([torch.cat([rem, prev, *screen], -1) / ASINH_PX, prev / scale], -1))  # (..., 10)
         q = a[..., :8] / 4  # rem, prev, prev and rem on the screen axes, about linear below ASINH_PX px
@@ -469,7 +470,7 @@ class ARMDNModel(nn.Module):
         if self.grid_out is None:
             return pos + self._drawn_larger(x, dt, s, torch.arange(len(pos)),
                                             lambda st, r: redraw[r] & (st == 0).all(-1), rng)
-        logits = self.grid_out(x).double() / self.cfg.temperature
+        logits = self.grid_out(x) / self.cfg.temperature
         zero = self.n_grid // 2  # the class of (0, 0)
         logits[:, zero] = torch.where(redraw, -math.inf, logits[:, zero])
         cls = categorical(logits, rng)
@@ -483,31 +484,35 @@ class ARMDNModel(nn.Module):
     def _drawn_larger(self, x: torch.Tensor, dt: torch.Tensor, s: dict[str, torch.Tensor], rows: torch.Tensor,
                       bad, rng: torch.Generator | None) -> torch.Tensor:
         """Steps (m, 2) px of the m ``rows`` from the mixture (computed for these rows only), drawn again
-        where ``bad(steps, rows)`` holds (see :meth:`_redrawn`)."""
-        a = {k: s[k][rows] for k in ("rem", "prev", "prev_screen", "D", "prev_dt", "dir_cos", "dir_sin") if k in s}
-        scale = self.scale(a["rem"], a["prev"], a["D"])[:, None]  # (m, 1)
-        params = self._mixture(x[rows])
+        where ``bad(steps, rows)`` holds (see :meth:`_redrawn`); ``s``: a roll-out's state with the step's
+        ``scale``."""
+        keys = ("scale", "prev_screen", "dir_cos", "dir_sin") + (("prev", "prev_dt") if self.cfg.momentum else ())
+        a = {k: s[k][rows] for k in keys}  # (m, ...)
+        scale = a["scale"][:, None]  # (m, 1)
+        params = self._packed(self._mixture(x[rows]))
         frames = self._group_frames(a)
         base = (from_frame(self.momentum(a["prev"], a["prev_dt"], dt[rows], scale[:, 0]), a["dir_cos"], a["dir_sin"])
                 if self.cfg.momentum else None)  # (m, 2) screen frame
 
-        def draw(i: torch.Tensor) -> torch.Tensor:  # steps (len(i), 2) of rows[i]
-            y = self._sample_mixture(tuple(v[i] for v in params), (frames[0][i], frames[1][i]), rng)
-            return self._capped((y if base is None else y + base[i]) * scale[i])
+        def draw(i: torch.Tensor | None) -> torch.Tensor:  # steps (len(i), 2) of rows[i]; None: of every row
+            take = (lambda v: v) if i is None else (lambda v: v[i])  # noqa: E731
+            y = self._sample_mixture(tuple(map(take, params)), tuple(map(take, frames)), rng)
+            return self._capped((y if base is None else y + take(base)) * take(scale))
 
-        return self._redrawn(draw, lambda st, i: bad(st, rows[i]), torch.arange(len(rows)))
+        return self._redrawn(draw, lambda st, i: bad(st, rows if i is None else rows[i]))
 
     @staticmethod
-    def _redrawn(draw, bad, rows: torch.Tensor) -> torch.Tensor:
-        """Steps (len(rows), 2) from ``draw(rows)``, drawn again where ``bad(steps, rows)`` holds: the few
-        rows that need it get their other MOVE_TRIES - 1 draws in one call and keep the first good one
-        (the last if none is), which is the distribution of drawing one at a time in a few calls."""
-        step = draw(rows)
-        todo = torch.nonzero(bad(step, rows))[:, 0]  # (m,) positions in ``rows``
+    def _redrawn(draw, bad) -> torch.Tensor:
+        """Steps (n, 2) from ``draw(None)`` (every row), drawn again where ``bad(steps, None)`` holds: the few
+        rows that need it get their other MOVE_TRIES - 1 draws in one call, ``draw(i)`` and ``bad(steps, i)``
+        for positions i, and keep the first good one (the last if none is), which is the distribution of
+        drawing one at a time in a few calls."""
+        step = draw(None)
+        todo = torch.nonzero(bad(step, None))[:, 0]  # (m,) the rows to draw again
         m, tries = len(todo), MOVE_TRIES - 1
         if m == 0 or tries == 0:
             return step
-        again_rows = rows[todo].repeat(tries)  # (tries * m,) try j of the i-th row at j * m + i
+        again_rows = todo.repeat(tries)  # (tries * m,) try j of the i-th row at j * m + i
         again = draw(again_rows)
         good = ~bad(again, again_rows).view(tries, m)
         first = torch.where(good.any(0), good.int().argmax(0), tries - 1)  # (m,) the try kept
@@ -526,22 +531,29 @@ class ARMDNModel(nn.Module):
         one, zero = torch.ones_like(tc), torch.zeros_like(tc)
         return torch.stack([tc, hc, one], -1).double(), torch.stack([ts, hs, zero], -1).double()
 
-    def _sample_mixture(self, params: tuple[torch.Tensor, ...], frames: tuple[torch.Tensor, torch.Tensor],
+    @staticmethod
+    def _packed(params: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mixture parameters → weight logits (n, K) and, per component, (μx, μy, log σx, log σy, ρ) (n, K, 5)."""
+        logit, mu, log_sigma, rho = params
+        return logit, torch.cat([mu, log_sigma, rho[..., None]], -1)
+
+    def _sample_mixture(self, params: tuple[torch.Tensor, torch.Tensor], frames: tuple[torch.Tensor, torch.Tensor],
                         rng: torch.Generator | None) -> torch.Tensor:
-        """One draw y (n, 2) float64 in the screen frame per row of mixture parameters in the components'
-        own frames, at the configured temperatures; ``frames``: cos, sin (n, 3) of the component groups.
+        """One draw y (n, 2) float64 in the screen frame per row of mixture parameters (:meth:`_packed`) in
+        the components' own frames, at the configured temperatures; ``frames``: cos, sin (n, 3) of the
+        component groups.
 
         The draw is made in the chosen component's frame and then rotated, which gives the same
         distribution as rotating the covariance first (:func:`rotate_components`, used for the
         likelihood) for a fraction of the work. The step is y · scale, plus the momentum step.
         """
-        logit, mu, log_sigma, rho = params
+        logit, comps = params
         n = len(logit)
         comp = categorical(logit / self.cfg.temperature, rng)[:, None]  # (n, 1)
-        mu, sigma = (v.gather(1, comp[..., None].expand(-1, 1, 2))[:, 0].double() for v in (mu, log_sigma))
-        r = rho.gather(1, comp)[:, 0].double()
+        c = comps.gather(1, comp[..., None].expand(-1, 1, 5))[:, 0].double()  # (n, 5) the chosen component
+        r = c[:, 4]
         e = torch.randn(n, 2, generator=rng, dtype=torch.float64)
         z = torch.stack([e[:, 0], r * e[:, 0] + torch.sqrt(1 - r * r) * e[:, 1]], -1)
-        y = mu + sigma.exp() * math.sqrt(self.cfg.sigma_temperature) * z  # (n, 2) in the component's frame
+        y = c[:, :2] + c[:, 2:4].exp() * math.sqrt(self.cfg.sigma_temperature) * z  # (n, 2) in the component's frame
         group = self.component_group[comp]  # (n, 1)
         return from_frame(y, frames[0].gather(1, group)[:, 0], frames[1].gather(1, group)[:, 0])

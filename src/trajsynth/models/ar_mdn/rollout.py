@@ -85,9 +85,10 @@ class Rollout:
         s["rem_screen"] = s["target"] - s["pos"]
         s["rem"] = to_frame(s["rem_screen"], s["dir_cos"], s["dir_sin"])
         s["k"] = s["step"].double()
+        s["scale"] = m.scale(s["rem"], s["prev"], s["D"])
         out, self.h = self.net.hidden(m.numeric_inputs(s), s["prev_cls"], self.h)  # (n, H)
         pressing = self._draw(out, s)
-        del s["rem"], s["rem_screen"], s["k"]  # this step's only: rows that leave need not carry them
+        del s["rem"], s["rem_screen"], s["k"], s["scale"]  # this step's only: rows that leave need not carry them
         s["step"] = s["step"] + 1
         if not pressing.any():
             return None
