@@ -252,3 +252,12 @@ def test_distance_only_models_reject_targets(tmp_path, data):
     g = s.generate(20, seed=1)  # the rounding in the sampler only removes float32's last bits
     raw = features_to_paths(g.X, g.C, g.L, s.params)
     assert max(float(np.abs(q - np.round(q)).max()) for q in raw) < 1e-3
+
+
+def test_sampler_paths_are_the_drawn_paths_and_X_describes_them(trained):
+    s = trajsynth.load(trained[1])
+    g = s.generate(200, seed=3)
+    assert all(p.dtype == np.float64 and np.array_equal(p, np.round(p)) for p in g.paths)
+    assert [len(p) for p in g.paths] == g.L.tolist()
+    back = features_to_paths(g.X, g.C, g.L, s.params)  # the features, inverted, give the same movements
+    assert sum(np.allclose(b, p, atol=0.02) for b, p in zip(back, g.paths, strict=True)) >= 198

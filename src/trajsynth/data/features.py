@@ -170,7 +170,13 @@ def paths_to_features(
     paths: list[np.ndarray], max_len: int, p: NormalizationParams
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Paths (each (n, 3), any origin) → X (N, T, 8) float32 zero-padded, C (N,), L (N,)."""
-    P, L = pad_paths(paths, max_len)
+    return padded_to_features(*pad_paths(paths, max_len), p)
+
+
+def padded_to_features(P: np.ndarray, L: np.ndarray, p: NormalizationParams
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`paths_to_features` of paths already padded as :func:`pad_paths` pads them: P (N, T, 3) with
+    each last point repeated, lengths L (N,)."""
     kin = raw_kinematics(P, L)
     end = kin["rel"][np.arange(len(L)), L - 1]  # (N, 2)
     D = np.maximum(np.hypot(end[:, 0], end[:, 1]), _EPS)  # (N,)

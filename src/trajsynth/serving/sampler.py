@@ -121,14 +121,22 @@ class TrajectorySampler:
         C = self._checked_conditions(n, conditions) if conditions is not None else \
             self.conditions_for(n, distance_px, rng)
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-        xs, ls = [], []
+        xs, ls, paths = [], [], []
+        direct = hasattr(self.model, "generate_with_paths")  # whole-pixel paths come with their features
         with using_threads(self.threads):  # small batches: one thread by default (utils/threads)
             for s in range(0, n, self.batch):
                 c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)  # (b, condition_dim)
                 kw = {} if targets is None else {"targets": torch.as_tensor(targets[s : s + self.batch])}
-                x, L = self.model.generate(len(c), c, rng=gen, **kw)
+                if direct:
+                    x, L, P = self.model.generate_with_paths(len(c), c, rng=gen, **kw)
+                    paths += [p[:k] for p, k in zip(P, L.tolist(), strict=True)]
+                else:
+                    x, L = self.model.generate(len(c), c, rng=gen, **kw)
                 xs.append(x.numpy()), ls.append(L.numpy())
-        return self._in_pixels(np.concatenate(xs), np.concatenate(ls), C, "generated", rng)
+        X, L = np.concatenate(xs), np.concatenate(ls)
+        if direct:  # X was made from these paths: inverting it would give them back
+            return TrajectorySet(X, L.astype(np.int64), C, paths, condition_to_distance(C, self.params), "generated")
+        return self._in_pixels(X, L, C, "generated", rng)
 
     def _in_pixels(self, X: np.ndarray, L: np.ndarray, C: np.ndarray, name: str,
                    rng: np.random.Generator, render: bool | None = None) -> TrajectorySet:

@@ -52,7 +52,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ...data.features import NormalizationParams, paths_to_features
+from ...data.features import NormalizationParams, padded_to_features
 from ..angles import draw_angles
 from .config import ARMDNConfig
 
@@ -376,13 +376,20 @@ class ARMDNModel(nn.Module):
         (n, 2) px, if given, are the end points (rounded to pixels) instead of directions drawn from
         the training histogram: the movement is generated for its real direction.
         """
+        X, L, _ = self.generate_with_paths(n, conditions, rng, targets)
+        return X, L
+
+    def generate_with_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
+                            targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, np.ndarray]:
+        """:meth:`generate`, and the integer paths P (n, max_seq_len, 3) float64 the features were made from
+        (t_ms, x, y; the last point repeated): a caller that wants pixels need not invert X."""
         P, L, info = self.sample_paths(n, conditions, rng, targets)
         T = self.cfg.max_seq_len
-        X, _, _ = paths_to_features([P[i, :k] for i, k in enumerate(L)], T, self.params)
+        X, _, _ = padded_to_features(P, L, self.params)
         valid = np.arange(T)[None, :] < L[:, None]  # (n, T)
         pos = (2 / np.pi) * np.arctan(P[:, :, 1:] / info["distance"][:, None, None])  # (n, T, 2)
         X[..., :2] = np.where(valid[..., None], pos, 0.0)
-        return torch.from_numpy(X), torch.from_numpy(L)
+        return torch.from_numpy(X), torch.from_numpy(L), P
 
     @torch.inference_mode()
     def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
