@@ -1,4 +1,4 @@
-"""The denoiser (an MLP of residual blocks with timestep and condition embeddings) and the latent discriminator."""
+"""The embeddings every denoiser shares, the summary denoiser (residual MLP blocks) and the latent discriminator."""
 
 from __future__ import annotations
 
@@ -31,29 +31,39 @@ class ResidualBlock(nn.Module):
         return h + self.mlp(self.norm(h) * (1 + scale) + shift)
 
 
-class Denoiser(nn.Module):
-    """ε̂(x_t (B, D), t (B,), condition (B, C), keep (B,) bool) → (B, D).
+class Embedded(nn.Module):
+    """The timestep and condition embeddings of a denoiser, (t (B,), condition (B, C), keep (B,) bool) → (B, E).
 
     Where ``keep`` is False the condition is replaced by a learned null embedding: the unconditional
     model of classifier-free guidance, trained by dropping conditions at random.
     """
 
-    def __init__(self, latent_dim: int, condition_dim: int, hidden: int, blocks: int, embed_dim: int):
+    def __init__(self, condition_dim: int, embed_dim: int):
         super().__init__()
         self.embed_dim = embed_dim
         self.time = nn.Sequential(nn.Linear(embed_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         self.cond = nn.Sequential(nn.Linear(condition_dim, embed_dim), nn.SiLU(), nn.Linear(embed_dim, embed_dim))
         self.null = nn.Parameter(torch.zeros(embed_dim))
+
+    def embedding(self, t: torch.Tensor, condition: torch.Tensor, keep: torch.Tensor | None) -> torch.Tensor:
+        c = self.cond(condition)  # (B, E)
+        if keep is not None:
+            c = torch.where(keep.unsqueeze(-1), c, self.null)
+        return self.time(timestep_embedding(t, self.embed_dim)) + c  # (B, E)
+
+
+class Denoiser(Embedded):
+    """ε̂(x_t (B, D), t (B,), condition (B, C), keep (B,) bool) → (B, D), on summary vectors."""
+
+    def __init__(self, latent_dim: int, condition_dim: int, hidden: int, blocks: int, embed_dim: int):
+        super().__init__(condition_dim, embed_dim)
         self.inp = nn.Linear(latent_dim, hidden)
         self.blocks = nn.ModuleList(ResidualBlock(hidden, embed_dim) for _ in range(blocks))
         self.out = nn.Sequential(nn.LayerNorm(hidden), nn.SiLU(), nn.Linear(hidden, latent_dim))
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, condition: torch.Tensor,
                 keep: torch.Tensor | None = None) -> torch.Tensor:
-        c = self.cond(condition)  # (B, E)
-        if keep is not None:
-            c = torch.where(keep.unsqueeze(-1), c, self.null)
-        emb = nn.functional.silu(self.time(timestep_embedding(t, self.embed_dim)) + c)  # (B, E)
+        emb = nn.functional.silu(self.embedding(t, condition, keep))  # (B, E)
         h = self.inp(x)  # (B, H)
         for block in self.blocks:
             h = block(h, emb)
