@@ -1,7 +1,7 @@
 """The DDPM noise schedule (cosine or linear), the forward process, and the two samplers (DDIM, ancestral DDPM).
 
-Everything works on flat latents x (B, D). A sampler takes ``eps(x_t, t)`` (B, D) → predicted noise, so the
-guidance and the choice of weights stay with the model.
+Everything works on latents x (B, D) and on sequences (B, T, D) alike. A sampler takes ``eps(x_t, t)`` → predicted
+noise of x_t's shape, so the guidance and the choice of weights stay with the model.
 """
 
 from __future__ import annotations
@@ -41,14 +41,18 @@ class NoiseSchedule(nn.Module):
         self.register_buffer("abar_prev", abar_prev.float(), persistent=False)
         self.register_buffer("post_var", (betas * (1 - abar_prev) / (1 - abar)).float(), persistent=False)
 
+    def _abar(self, t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+        """ᾱ_t of timesteps t (B,), shaped to broadcast over x (B, ...)."""
+        return self.abar[t].reshape(-1, *[1] * (x.dim() - 1))  # (B, 1) or (B, 1, 1)
+
     def q_sample(self, x0: torch.Tensor, t: torch.Tensor, noise: torch.Tensor) -> torch.Tensor:
-        """x_t = √ᾱ_t x0 + √(1 − ᾱ_t) ε; x0, noise (B, D), t (B,)."""
-        a = self.abar[t].unsqueeze(-1)  # (B, 1)
+        """x_t = √ᾱ_t x0 + √(1 − ᾱ_t) ε; x0, noise (B, D) or (B, T, D), t (B,)."""
+        a = self._abar(t, x0)
         return a.sqrt() * x0 + (1 - a).sqrt() * noise
 
     def predict_x0(self, x_t: torch.Tensor, t: torch.Tensor, eps: torch.Tensor) -> torch.Tensor:
-        """The denoised estimate x̂0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t (B, D)."""
-        a = self.abar[t].unsqueeze(-1)
+        """The denoised estimate x̂0 = (x_t − √(1 − ᾱ_t) ε̂) / √ᾱ_t (B, D) or (B, T, D)."""
+        a = self._abar(t, x_t)
         return (x_t - (1 - a).sqrt() * eps) / a.sqrt()
 
     def ddim_times(self, steps: int) -> list[int]:
