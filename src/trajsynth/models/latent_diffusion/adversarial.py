@@ -75,7 +75,7 @@ class AdversarialLoop:
     # ----- steps 1 and 2 -------------------------------------------------------------------
     def generate_step(self) -> dict[str, float]:
         """Fakes (num_samples, S), normalised, for the conditions of num_samples random training movements."""
-        z, c = self.o.summaries()
+        z, c, _ = self.o.summaries()
         n = min(self.cfg.num_samples, len(z))
         idx = torch.randperm(len(z), generator=self.o.rng)[:n]
         t0 = time.perf_counter()
@@ -182,7 +182,7 @@ class AdversarialLoop:
                 "discriminator_loss": disc, "viability_score": torch.sigmoid(logits).mean()}
 
     def diffusion_epoch(self) -> dict[str, float]:
-        z, c = self.o.summaries()
+        z, c, _ = self.o.summaries()
         ctx = self.o.ctx
         order = torch.randperm(len(z), generator=self.o.rng)[ctx.rank :: ctx.world_size]  # this rank's share
         B, sums = self.cfg.batch_size, {}
@@ -205,7 +205,7 @@ class AdversarialLoop:
     @torch.no_grad()
     def validate(self) -> dict[str, float]:
         """The loss terms on the validation summaries (EMA weights), the same draws every time."""
-        z, c = self.o.val_summaries()
+        z, c, _ = self.o.val_summaries()
         gen = torch.Generator().manual_seed(self.cfg.seed + 12345)
         m = self.model
         t = torch.randint(m.schedule.T, (len(z),), generator=gen)
@@ -222,7 +222,7 @@ class AdversarialLoop:
     @torch.no_grad()
     def sample_viability(self) -> float:
         """Mean P(real) the discriminator gives PREVIEW_SAMPLES ancestral-DDPM samples for validation conditions."""
-        _, c = self.o.val_summaries()
+        _, c, _ = self.o.val_summaries()
         c = c[:PREVIEW_SAMPLES]
         x = self.model.sample_latents(c, torch.Generator().manual_seed(self.cfg.seed + 7), sampler="ddpm")
         return float(torch.sigmoid(self.model.discriminator(x, c)).mean())

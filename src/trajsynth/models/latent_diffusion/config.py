@@ -18,6 +18,7 @@ AUTOENCODER_FAMILY = "latent_wgan"
 
 SCHEDULES = ("cosine", "linear")
 SAMPLERS = ("ddim", "ddpm")
+LATENTS = ("summary", "sequence")
 
 
 @dataclass
@@ -30,10 +31,18 @@ class LatentDiffusionArch:
     autoencoder: dict[str, Any] = field(default_factory=lambda: {"directed": True, "decoder_noise_dim": 8,
                                                                  "path_from": "increments"})
     autoencoder_preset: str = "fast"
-    # The denoiser: an MLP of residual blocks on the noisy summary, with timestep and condition embeddings.
+    # What the diffusion runs on: the autoencoder's summary vectors (an MLP denoiser) or its encoder's per-step
+    # latent sequences, decoded by its decoder directly (a 1-D U-Net over time, unet.py).
+    latents: str = "summary"
+    # The summary denoiser: an MLP of residual blocks on the noisy summary, with timestep and condition embeddings.
     denoiser_hidden_dim: int = 512
     denoiser_blocks: int = 4
     embed_dim: int = 128
+    # The sequence denoiser: the U-Net's widths from the full resolution down (one halving of time per entry after
+    # the first), residual blocks per level, GroupNorm groups (every width a multiple of it).
+    unet_channels: list[int] = field(default_factory=lambda: [64, 128, 128])
+    unet_blocks: int = 1
+    unet_groups: int = 8
     num_timesteps: int = 1000
     schedule: str = "cosine"
     # Sampling (no weights depend on these): DDIM with ddim_steps (the design's 100), or ancestral DDPM over all
@@ -49,6 +58,9 @@ class LatentDiffusionArch:
             raise ConfigError(f"schedule must be one of {SCHEDULES}, got {self.schedule!r}")
         if self.sampler not in SAMPLERS:
             raise ConfigError(f"sampler must be one of {SAMPLERS}, got {self.sampler!r}")
+        if self.latents not in LATENTS:
+            raise ConfigError(f"latents must be one of {LATENTS}, got {self.latents!r}")
+        self._check_unet()
         if not isinstance(self.autoencoder, dict):
             raise ConfigError(f"autoencoder must be a mapping of latent_wgan architecture keys, got "
                               f"{type(self.autoencoder).__name__}")
@@ -63,6 +75,16 @@ class LatentDiffusionArch:
         if any(d < 1 for d in self.discriminator_hidden_dims):
             raise ConfigError(f"discriminator_hidden_dims must all be >= 1, got {self.discriminator_hidden_dims}")
         autoencoder_run(self)  # the autoencoder's keys are checked by its own family
+
+    def _check_unet(self) -> None:
+        if not isinstance(self.unet_channels, list) or len(self.unet_channels) < 2:
+            raise ConfigError(f"unet_channels must be a list of at least 2 widths (the full resolution, then one per "
+                              f"halving of time), got {self.unet_channels!r}")
+        if self.unet_blocks < 1 or self.unet_groups < 1:
+            raise ConfigError(f"unet_blocks and unet_groups must be >= 1, got {self.unet_blocks}, {self.unet_groups}")
+        if any(c < 1 or c % self.unet_groups for c in self.unet_channels):
+            raise ConfigError(f"unet_channels must all be positive multiples of unet_groups ({self.unet_groups}), "
+                              f"got {self.unet_channels}")
 
 
 def autoencoder_run(cfg: LatentDiffusionArch) -> RunConfig:
@@ -126,6 +148,13 @@ class LatentDiffusionTrain(TrainConfig):
             raise ConfigError(f"discriminator_weight must be >= 0, got {self.discriminator_weight}")
 
 
+def check_run(arch: LatentDiffusionArch, train: LatentDiffusionTrain) -> None:
+    """What no one config can check alone: the adversarial loop's discriminator reads summaries only."""
+    if arch.latents == "sequence" and train.num_loops > 0:
+        raise ConfigError(f"the adversarial loop works on summaries only: latents 'sequence' needs num_loops=0, "
+                          f"got num_loops={train.num_loops}")
+
+
 # Presets: differences from the defaults, in architecture and training keys alike.
 PRESETS: dict[str, dict] = {
     "default": {},
@@ -136,7 +165,8 @@ PRESETS: dict[str, dict] = {
                               "decoder_hidden_dim": 16, "decoder_num_layers": 1, "expander_hidden_dim": 16,
                               "generator_hidden_dims": [16], "critic_hidden_dims": [16], "condition_embed_dim": 8,
                               "directed": True},
-                 denoiser_hidden_dim=32, denoiser_blocks=1, embed_dim=16, num_timesteps=50, ddim_steps=10,
+                 denoiser_hidden_dim=32, denoiser_blocks=1, embed_dim=16, unet_channels=[8, 16, 16], unet_groups=4,
+                 num_timesteps=50, ddim_steps=10,
                  discriminator_hidden_dims=[16], autoencoder_iterations=10, diffusion_iterations=12, batch_size=32,
                  eval_samples=64, num_loops=3, num_samples=64, discriminator_epochs=3, diffusion_epochs=4,
                  loop_eval_every=2, loop_sample_every=2, log_interval=4, eval_interval=6, save_interval=6),
