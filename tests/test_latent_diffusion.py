@@ -241,3 +241,109 @@ def test_ddim_steps_script_writes_one_copy_per_step_count(trained, tmp_path):
         assert all(torch.equal(v, copy["model_state"][n]) for n, v in src["model_state"].items())
     again = run(trained[1], "--steps", "2", "--out", tmp_path / "c")
     assert again.returncode == 1 and "ddim2.pt already exists" in again.stderr
+
+
+# ----- latents: sequence (the 1-D U-Net on the encoder's per-step latents) -----------------------------------
+SEQ = dict(latents="sequence", num_loops=0)
+
+
+def test_sequence_config_is_checked(data, tmp_path):
+    for bad, key in [(dict(latents="pixels"), "latents"), (dict(unet_channels=[8]), "unet_channels"),
+                     (dict(unet_channels=[8, 12], unet_groups=8), "multiples of unet_groups"),
+                     (dict(unet_blocks=0), "unet_blocks")]:
+        with pytest.raises(ConfigError, match=key):
+            LatentDiffusionArch(**bad)
+    with pytest.raises(ConfigError, match="summaries only: latents 'sequence' needs num_loops=0"):
+        trainer(data, tmp_path, latents="sequence")
+
+
+def test_unet_shapes_and_masking():
+    from trajsynth.models.latent_diffusion.unet import UNet1d
+
+    torch.manual_seed(0)
+    net = UNet1d(latent_dim=5, condition_dim=3, channels=[8, 16, 16], blocks=2, embed_dim=16, groups=4)
+    x, t, c = torch.randn(4, 21, 5), torch.randint(50, (4,)), torch.randn(4, 3)  # 21 steps: padded to 24 inside
+    L = torch.tensor([21, 13, 4, 1])
+    mask = torch.arange(21)[None] < L[:, None]
+    out = net(x, t, c, mask=mask)
+    assert out.shape == (4, 21, 5) and torch.all(out[~mask] == 0)
+    garbage = torch.where(mask[..., None], x, torch.randn_like(x) * 100)  # anything past each length
+    assert torch.allclose(net(garbage, t, c, mask=mask), out, atol=1e-5), "padding is never read"
+    longer = net(torch.cat([x, torch.randn(4, 11, 5)], 1), t, c, mask=torch.cat([mask, torch.zeros(4, 11).bool()], 1))
+    assert torch.allclose(longer[:, :21], out, atol=1e-5), "a row does not depend on how far the batch is padded"
+    alone = net(x[1:2, :13], t[1:2], c[1:2], mask=mask[1:2, :13])
+    assert torch.allclose(alone, out[1:2, :13], atol=1e-5)
+    drop = net(x, t, c, keep=torch.zeros(4, dtype=torch.bool), mask=mask)
+    assert torch.allclose(drop, net(x, t, torch.randn(4, 3), keep=torch.zeros(4, dtype=torch.bool), mask=mask))
+    assert not torch.allclose(drop, out), "the condition matters, a dropped one is the null embedding"
+
+
+@pytest.fixture(scope="module")
+def seq_trained(data, tmp_path_factory) -> tuple[Trainer, Path]:
+    tr = trainer(data, tmp_path_factory.mktemp("ld_seq"), **SEQ)
+    return tr, tr.train()
+
+
+def test_sequence_model_trains_and_generates(seq_trained, data):
+    tr, final = seq_trained
+    model = tr.model
+    assert [p.name for p in tr.phases] == ["autoencoder", "diffusion"] and model.sequence
+    assert model.latent_dim == 8 and type(model.denoiser).__name__ == "UNet1d"
+    assert model.lengths.fitted and not torch.equal(model.z_std, torch.ones_like(model.z_std))
+    C = data.train.C[:30]
+    X, L = model.generate(30, C, rng=torch.Generator().manual_seed(3))
+    assert X.shape == (30, MAX_LEN, 8) and int(L.min()) >= 1 and int(L.max()) <= MAX_LEN
+    assert torch.all(X[torch.arange(MAX_LEN)[None] >= L[:, None]] == 0) and X.abs().sum() > 0
+    again = model.generate(30, C, rng=torch.Generator().manual_seed(3))
+    assert torch.equal(X, again[0]) and torch.equal(L, again[1])
+    X7, L7 = model.generate(4, C[:4], rng=torch.Generator().manual_seed(0), seq_len=7)
+    assert torch.all(L7 == 7) and torch.all(X7[:, 7:] == 0)
+    c = torch.cat([C[:6], torch.tensor([[1.0, 0.0]]).expand(6, 2)], -1)
+    lengths = torch.tensor([5, 9, 12, 1, 40, 20])
+    for sampler in ("ddpm", "ddim"):
+        z = model.sample_latents(c, torch.Generator().manual_seed(0), sampler=sampler, lengths=lengths)
+        assert z.shape == (6, MAX_LEN, 8) and torch.all(z[torch.arange(MAX_LEN)[None] >= lengths[:, None]] == 0)
+    s = trajsynth.load(final)
+    p = s.path((10, 20), (210, -80), seed=4)
+    assert np.allclose(p[0, 1:], (10, 20)) and np.array_equal(p[-1, 1:], (210, -80))
+
+
+def test_sequence_checkpoint_and_guidance(seq_trained):
+    tr, final = seq_trained
+    ckpt = load_checkpoint(final)
+    assert ckpt["arch"]["latents"] == "sequence" and ckpt["arch"]["unet_channels"] == [8, 16, 16]
+    assert {"lengths.edges", "lengths.counts", "denoiser.inp.weight", "ema.middle.blocks.0.conv1.weight"} <= set(
+        ckpt["model_state"])
+    m = tr.model
+    x, t, c = torch.randn(3, MAX_LEN, 8), torch.randint(m.schedule.T, (3,)), torch.randn(3, 3)
+    mask = torch.arange(MAX_LEN)[None] < torch.tensor([[10], [40], [3]])
+    keep, drop = torch.ones(3, dtype=torch.bool), torch.zeros(3, dtype=torch.bool)
+    e_c, e_u = m.predict_eps(m.ema, x, t, c, keep, mask), m.predict_eps(m.ema, x, t, c, drop, mask)
+    assert torch.allclose(m.guided_eps(m.ema, c, 2.5, mask)(x, t), e_u + 2.5 * (e_c - e_u), atol=1e-5)
+
+
+def test_sequence_run_resumes_to_the_same_weights(seq_trained, data, tmp_path):
+    run = seq_trained[1].parent
+    mid = sorted(run.glob("diffusion_iter*.pt"))
+    assert mid, "a checkpoint inside the diffusion phase"
+    resumed = Trainer.from_checkpoint(mid[0], data, tmp_path, tensorboard=False, progress=False, log_lines=False)
+    resumed.train()
+    a, b = weights(seq_trained[0].model), weights(resumed.model)
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a), "identical weights after resume"
+
+
+def test_cli_sequence_train_export_and_evaluate(model_data_dir, tmp_path, capsys):
+    d, out = str(model_data_dir), tmp_path / "seq"
+    assert main(["train", d, "--family", "latent_diffusion", "--preset", "tiny", "--set", "latents=sequence",
+                 "--set", "num_loops=0", *QUIET, "--out", str(out)]) == 0
+    final = next(out.glob("run_*/final.pt"))
+    assert main(["export-samples", str(final), "--n", "12", "--out", str(tmp_path / "gen.npz")]) == 0
+    assert main(["evaluate", str(final), d, "--n", "40", "--repeats", "1", "--quick", "--out",
+                 str(tmp_path / "report")]) == 0
+    rep = json.loads((tmp_path / "report" / "report.json").read_text())
+    assert 0 <= rep["disc_timegan"] <= 0.5 and 0 <= rep["coverage"] <= 1
+    capsys.readouterr()
+    assert main(["train", d, "--family", "latent_diffusion", "--preset", "tiny", "--set", "latents=sequence",
+                 *QUIET, "--out", str(tmp_path / "bad")]) == 2
+    err = capsys.readouterr().err
+    assert "needs num_loops=0" in err and len(err.strip().splitlines()) == 1, err
