@@ -124,7 +124,8 @@ def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tens
     """One class (n,) per row of logits (n, C), by inverse CDF of a uniform draw from ``rng``."""
     cdf = torch.softmax(logits, -1).cumsum(-1)  # (n, C)
     u = torch.rand(len(logits), 1, generator=rng, dtype=cdf.dtype)
-    return (cdf < u * cdf[:, -1:]).sum(-1).clamp_max(logits.shape[-1] - 1)
+    # the number of classes whose cumulative probability lies below u: one pass, not a compare and a sum
+    return torch.searchsorted(cdf, u * cdf[:, -1:])[:, 0].clamp_max(logits.shape[-1] - 1)
 
 
 class ARMDNModel(nn.Module):
