@@ -76,3 +76,13 @@ def test_unknown_key_inside_a_section_is_named_with_its_section():
         build_run_config("latent_wgan", "tiny", parse_overrides(["arch={a: 1}"]), 16)
     with pytest.raises(ConfigError, match=r"'train\.stage1_iteration' \(did you mean 'stage1_iterations'"):
         build_run_config("latent_wgan", "tiny", {"train": {"stage1_iteration": 3}}, 16)
+
+
+def test_numbers_in_exponent_notation_are_numbers():
+    # YAML 1.1 reads 4e-3 (no dot) as a string; written on the command line it means a number
+    cfg = run_config("ar_mdn", "tiny", **parse_overrides(["lr=4e-3", "ar_iterations=1e2"]))
+    assert cfg.train.lr == 0.004 and cfg.train.ar_iterations == 100
+    for pair, words in [("lr=nan", "lr: expected a finite number"), ("lr=fast", "lr: expected a finite number"),
+                        ("ar_iterations=2.5", "ar_iterations: expected an integer")]:
+        with pytest.raises(ConfigError, match=words):
+            run_config("ar_mdn", "tiny", **parse_overrides([pair]))

@@ -57,6 +57,8 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
         if isinstance(value, bool):
             return value
         raise ConfigError(f"{name}: expected true/false, got {value!r}")
+    if annotation in (int, float):
+        value = _number_text(value)
     if annotation is int:
         whole = isinstance(value, int) or (isinstance(value, float) and _finite(value) and value == int(value))
         if isinstance(value, bool) or not whole:
@@ -73,6 +75,17 @@ def _coerce(name: str, value: Any, annotation: Any) -> Any:
             raise ConfigError(f"{name}: expected a string, got {value!r}")
         return value
     return value
+
+
+def _number_text(value: Any) -> Any:
+    """A number written as text that YAML 1.1 reads as a string (``4e-3``, ``1e4``: no dot) → the float;
+    anything else unchanged, for the caller to accept or reject."""
+    if not isinstance(value, str):
+        return value
+    try:
+        return float(value.strip())
+    except ValueError:
+        return value
 
 
 def _finite(value: int | float) -> bool:
