@@ -88,6 +88,13 @@ def _number_text(value: Any) -> Any:
         return value
 
 
+def at_least(cfg: Any, low: int, names: tuple[str, ...]) -> None:
+    """ConfigError naming the first of the fields ``names`` of ``cfg`` below ``low``."""
+    for name in names:
+        if getattr(cfg, name) < low:
+            raise ConfigError(f"{name} must be >= {low}, got {getattr(cfg, name)}")
+
+
 def _finite(value: int | float) -> bool:
     """A number that is a finite float (a huge int is not: float() overflows)."""
     try:
@@ -141,9 +148,7 @@ class TrainConfig:
     def __post_init__(self) -> None:
         if self.lr_schedule not in LR_SCHEDULES:
             raise ConfigError(f"lr_schedule must be one of {LR_SCHEDULES}, got {self.lr_schedule!r}")
-        for name in ("batch_size", "log_interval", "eval_interval", "save_interval"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, ("batch_size", "log_interval", "eval_interval", "save_interval"))
         if not 0 <= self.seed < 2**32:
             raise ConfigError(f"seed must be in [0, 2**32), got {self.seed}")
 

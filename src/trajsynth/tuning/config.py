@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..config import ConfigError
+from ..config import ConfigError, at_least
 from ..models.registry import SERIES_FAMILY, get_family
 from .storage import HEARTBEAT_S, default_url
 
@@ -55,9 +55,8 @@ class OptunaConfig:
         for name in ("min_coverage", "collapse_coverage", "guard_from"):
             if not 0.0 <= getattr(self, name) <= 1.0:
                 raise ConfigError(f"{name} must lie in [0, 1], got {getattr(self, name)}")
-        for name in ("eval_samples", "disc_iterations", "n_startup_trials", "hyperband_reduction_factor", "heartbeat"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, ("eval_samples", "disc_iterations", "n_startup_trials", "hyperband_reduction_factor",
+                           "heartbeat"))
 
     @property
     def storage_url(self) -> str:

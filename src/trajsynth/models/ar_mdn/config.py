@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...config import ConfigError, TrainConfig
+from ...config import ConfigError, TrainConfig, at_least
 
 STEP_SCALES = ("remaining", "motion", "distance")
 
@@ -67,8 +67,7 @@ class ARMDNConfig:
                    "head_dim": 1, "n_components": 1, "dt_exact_ms": 1, "dt_log_buckets": 1, "n_angle_bins": 1,
                    "n_plan_bins": 1, "plan_records": 1}
         for name, low in minimum.items():
-            if getattr(self, name) < low:
-                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
+            at_least(self, low, (name,))
         if min(self.heading_components, self.screen_components) < 0 \
                 or self.heading_components + self.screen_components > self.n_components:
             raise ConfigError(f"heading_components ({self.heading_components}) and screen_components "
@@ -105,9 +104,7 @@ class ARMDNTrain(TrainConfig):
         super().__post_init__()
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        for name in ("ar_iterations", "eval_samples", "eval_nll_movements"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, ("ar_iterations", "eval_samples", "eval_nll_movements"))
 
 
 # Presets: differences from the defaults, in architecture and training keys alike.

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Any
 
-from ...config import ConfigError, TrainConfig, unknown_keys_message
+from ...config import ConfigError, TrainConfig, at_least, unknown_keys_message
 from ..registry import RunConfig, get_family, run_config
 
 AUTOENCODER_FAMILY = "latent_wgan"
@@ -64,10 +64,8 @@ class LatentDiffusionArch:
         if not isinstance(self.autoencoder, dict):
             raise ConfigError(f"autoencoder must be a mapping of latent_wgan architecture keys, got "
                               f"{type(self.autoencoder).__name__}")
-        for name in ("feature_dim", "condition_dim", "max_seq_len", "denoiser_hidden_dim", "denoiser_blocks",
-                     "embed_dim", "num_timesteps"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, ("feature_dim", "condition_dim", "max_seq_len", "denoiser_hidden_dim", "denoiser_blocks",
+                           "embed_dim", "num_timesteps"))
         if not 1 <= self.ddim_steps <= self.num_timesteps:
             raise ConfigError(f"ddim_steps must be in 1..num_timesteps ({self.num_timesteps}), got {self.ddim_steps}")
         if not self.guidance_scale >= 0:
@@ -130,13 +128,9 @@ class LatentDiffusionTrain(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("num_samples", "discriminator_epochs", "diffusion_epochs", "loop_eval_every",
-                     "loop_sample_every", "eval_samples"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("autoencoder_iterations", "diffusion_iterations", "num_loops"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        at_least(self, 1, ("num_samples", "discriminator_epochs", "diffusion_epochs", "loop_eval_every",
+                           "loop_sample_every", "eval_samples"))
+        at_least(self, 0, ("autoencoder_iterations", "diffusion_iterations", "num_loops"))
         for name in ("lr_autoencoder", "lr_diffusion", "lr_discriminator", "lr_loop"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")

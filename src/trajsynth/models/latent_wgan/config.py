@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from ...blocks.expanders import EXPAND_TYPES
 from ...blocks.mlp import CRITIC_TYPES, GENERATOR_TYPES
 from ...blocks.pooling import POOL_TYPES
-from ...config import ConfigError, TrainConfig
+from ...config import ConfigError, TrainConfig, at_least
 
 ARCH_VERSION = 6
 PATH_SOURCES = ("positions", "increments")
@@ -60,9 +60,7 @@ class LatentWGANArch:
         positive = ("feature_dim", "summary_dim", "noise_dim", "condition_dim", "max_seq_len", "encoder_hidden_dim",
                     "encoder_num_layers", "decoder_hidden_dim", "decoder_num_layers", "expander_hidden_dim",
                     "expander_num_layers", "condition_embed_dim")
-        for name in positive:
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, positive)
         for name in ("generator_hidden_dims", "critic_hidden_dims"):
             if any(d < 1 for d in getattr(self, name)):
                 raise ConfigError(f"{name} must all be >= 1, got {getattr(self, name)}")

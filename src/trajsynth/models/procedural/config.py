@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import ConfigError
+from ...config import ConfigError, at_least
 
 
 @dataclass
@@ -51,8 +51,7 @@ class ProceduralConfig:
         minimum = {"max_seq_len": 3, "n_distance_bins": 1, "records_per_bin": 1, "dt_max_ms": 2,
                    "max_submovements": 1, "calibration_movements": 10}
         for name, low in minimum.items():
-            if getattr(self, name) < low:
-                raise ConfigError(f"{name} must be >= {low}, got {getattr(self, name)}")
+            at_least(self, low, (name,))
         if not self.fitts_width_px > 0:
             raise ConfigError(f"fitts_width_px must be > 0, got {self.fitts_width_px}")
         if not 0 <= self.correction_gain < 1:

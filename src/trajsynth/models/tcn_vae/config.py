@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ...config import ConfigError, TrainConfig
+from ...config import ConfigError, TrainConfig, at_least
 
 
 @dataclass
@@ -30,10 +30,8 @@ class TCNVAEArch:
     length_quantiles: int = 64
 
     def __post_init__(self) -> None:
-        for name in ("condition_dim", "max_seq_len", "latent_dim", "kernel_size", "domain_embedding",
-                     "head_hidden", "length_bins", "length_quantiles"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, ("condition_dim", "max_seq_len", "latent_dim", "kernel_size", "domain_embedding",
+                           "head_hidden", "length_bins", "length_quantiles"))
         for name in ("feature_dim", "num_activities", "num_domains"):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0: from the data), got {getattr(self, name)}")
@@ -74,13 +72,9 @@ class TCNVAETrain(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("epochs", "grl_epochs", "restart_epochs", "restart_mult"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("weight_decay", "beta", "beta_warmup_epochs", "lambda_act", "lambda_dom", "noise_std",
-                     "patience"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        at_least(self, 1, ("epochs", "grl_epochs", "restart_epochs", "restart_mult"))
+        at_least(self, 0, ("weight_decay", "beta", "beta_warmup_epochs", "lambda_act", "lambda_dom", "noise_std",
+                           "patience"))
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ...blocks.rnn import RNN_MODULES
-from ...config import ConfigError, TrainConfig
+from ...config import ConfigError, TrainConfig, at_least
 
 # The range the networks work in. ``sigmoid``: the [-1, 1] features are mapped to [0, 1] and the
 # recovery ends in a sigmoid, as the original on min-max scaled data (its loss weights were set on
@@ -39,9 +39,8 @@ class TimeGANArch:
             raise ConfigError(f"module must be one of {RNN_MODULES}, got {self.module!r}")
         if self.output not in OUTPUTS:
             raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
-        for name in ("feature_dim", "condition_dim", "max_seq_len", "num_layers", "length_bins", "length_quantiles"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, ("feature_dim", "condition_dim", "max_seq_len", "num_layers", "length_bins",
+                           "length_quantiles"))
         for name, zero in (("hidden_dim", "4 × feature_dim"), ("noise_dim", "feature_dim")):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0: {zero}), got {getattr(self, name)}")
@@ -85,15 +84,11 @@ class TimeGANTrain(TrainConfig):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        for name in ("embedding_iterations", "supervised_iterations", "joint_iterations", "k_generator",
-                     "length_pool", "eval_samples"):
-            if getattr(self, name) < 1:
-                raise ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
+        at_least(self, 1, ("embedding_iterations", "supervised_iterations", "joint_iterations", "k_generator",
+                           "length_pool", "eval_samples"))
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        for name in ("gamma", "eta", "moment_weight", "recon_weight", "embed_supervised_weight", "d_threshold"):
-            if getattr(self, name) < 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        at_least(self, 0, ("gamma", "eta", "moment_weight", "recon_weight", "embed_supervised_weight", "d_threshold"))
 
 
 # Presets: differences from the defaults, in architecture and training keys alike.
