@@ -79,7 +79,6 @@ def test_step_network_equals_the_trained_modules():
 def test_redrawn_rows_keep_their_first_acceptable_draw():
     g = torch.Generator().manual_seed(3)
     calls = []
-
     rows = torch.arange(4000)
 
     def draw(i):  # (len(i), 2): the row's index, then a uniform number

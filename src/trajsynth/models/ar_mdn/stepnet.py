@@ -10,8 +10,9 @@ from the frozen weights, before a roll-out:
   read by index, and the event's one-hot columns of the interval head a table of three rows;
 * the three heads that read the hidden state (event, interval, mixture) share one matrix product.
 
-Training keeps the modules as they are (:meth:`ARMDNModel.losses`); the rearranged weights are
-copies, so a :class:`StepNet` is built for each roll-out and never sees a later update.
+Training keeps the modules as they are (:meth:`ARMDNModel.losses`); the tables and the shared head
+matrix are computed from the weights when a :class:`StepNet` is built, so one is built for each
+roll-out and a later update of the weights needs a new one.
 """
 
 from __future__ import annotations
