@@ -100,6 +100,15 @@ def test_alpha_and_beta_follow_the_design(data, tmp_path):
     assert tr.run.train.eval_interval == n, "validation after every epoch"
 
 
+def test_mmd_penalty_joins_the_loss(data, tmp_path):
+    off = trainer(data, tmp_path / "off")
+    on = trainer(data, tmp_path / "on", lambda_mmd=5.0)
+    on.model.load_state_dict(off.model.state_dict())
+    logs = [t.training.step() for t in (off, on)]
+    assert logs[0]["mmd"] == 0.0, "off by default: the design's loss"
+    assert logs[1]["mmd"] != 0.0 and math.isfinite(logs[1]["mmd"])
+
+
 def test_trains_on_labelled_data_and_generates_per_activity(trained):
     tr, final = trained
     assert tr.state["done"] == ["fit"] and tr.state["iteration"] == 0

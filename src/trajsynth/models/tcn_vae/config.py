@@ -59,6 +59,10 @@ class TCNVAETrain(TrainConfig):
     beta_warmup_epochs: int = 0  # β grows linearly from 0 over these epochs (against posterior collapse); 0: off
     lambda_act: float = 1.0
     lambda_dom: float = 0.1
+    # Weight of a kernel two-sample penalty (MMD², Gaussian kernels at several widths on batch-standardised μ)
+    # between each domain's posterior means and the other domains' in the batch: the domains' z distributions
+    # themselves are pulled together, not only one classifier fooled. 0: off (the design's loss).
+    lambda_mmd: float = 0.0
     label_smoothing: float = 0.1  # of the activity loss
     grl_epochs: int = 10  # the reversal strength α reaches ~1 after this many epochs' worth of batches
     restart_epochs: int = 20  # cosine annealing with warm restarts: T_0 (epochs)
@@ -73,8 +77,8 @@ class TCNVAETrain(TrainConfig):
     def __post_init__(self) -> None:
         super().__post_init__()
         at_least(self, 1, ("epochs", "grl_epochs", "restart_epochs", "restart_mult"))
-        at_least(self, 0, ("weight_decay", "beta", "beta_warmup_epochs", "lambda_act", "lambda_dom", "noise_std",
-                           "patience"))
+        at_least(self, 0, ("weight_decay", "beta", "beta_warmup_epochs", "lambda_act", "lambda_dom", "lambda_mmd",
+                           "noise_std", "patience"))
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
         if not 0 <= self.label_smoothing < 1:

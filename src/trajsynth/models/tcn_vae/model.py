@@ -23,6 +23,7 @@ from ...blocks.length_table import LengthTable
 from ...blocks.masks import length_mask
 from ...blocks.tcn import TCN, reverse_gradient
 from ...config import ConfigError
+from ...losses.domain import domain_mmd
 from ...losses.reconstruction import masked_mse
 from .config import TCNVAEArch
 
@@ -103,7 +104,7 @@ class TCNVAE(nn.Module):
     # ----- losses -------------------------------------------------------------------
     def losses(self, x: torch.Tensor, x_in: torch.Tensor, c: torch.Tensor, lengths: torch.Tensor,
                activity: torch.Tensor, domain: torch.Tensor, alpha: float, beta: float, w) -> dict[str, torch.Tensor]:
-        """The design's loss on a batch: vae (MSE + β·KL) + λ_act·activity + λ_dom·domain.
+        """The design's loss on a batch: vae (MSE + β·KL) + λ_act·activity + λ_dom·domain (+ λ_mmd·MMD²).
 
         x (B, T, F) the target, x_in the (augmented) input. The ELBO's scale: the squared error summed
         over each sequence's valid steps and channels, the KL summed over latent dimensions, both
@@ -121,9 +122,12 @@ class TCNVAE(nn.Module):
         dom_logits = self.domain_head(reverse_gradient(mu, alpha))  # (B, D)
         act = F.cross_entropy(act_logits, activity, label_smoothing=w.label_smoothing)
         dom = F.cross_entropy(dom_logits, domain)
+        # the domains' posterior means pulled together as distributions (0 unless lambda_mmd > 0)
+        mmd = domain_mmd(mu, domain) if w.lambda_mmd > 0 else mu.new_zeros(())
         vae = recon + beta * kl
-        return {"total": vae + w.lambda_act * act + w.lambda_dom * dom, "vae": vae, "recon": recon, "mse": mse,
-                "kl": kl, "activity": act, "domain": dom,
+        total = vae + w.lambda_act * act + w.lambda_dom * dom + w.lambda_mmd * mmd
+        return {"total": total, "vae": vae, "recon": recon, "mse": mse, "kl": kl, "activity": act, "domain": dom,
+                "mmd": mmd,
                 "act_acc": (act_logits.argmax(-1) == activity).float().mean(),
                 "dom_acc": (dom_logits.argmax(-1) == domain).float().mean()}
 

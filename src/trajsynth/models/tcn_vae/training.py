@@ -26,7 +26,7 @@ from .model import TCNVAE
 
 VAL_CHUNK = 512
 TIE_MARGIN = 1e-3  # relative: how much lower a tied accuracy's validation loss must be to count as better
-LOGGED = ("vae", "recon", "mse", "kl", "activity", "domain", "act_acc", "dom_acc", "alpha", "beta")
+LOGGED = ("vae", "recon", "mse", "kl", "activity", "domain", "mmd", "act_acc", "dom_acc", "alpha", "beta")
 
 
 def labels_of(ds) -> tuple[torch.Tensor, torch.Tensor]:
