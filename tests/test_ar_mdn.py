@@ -22,6 +22,7 @@ from trajsynth.models.ar_mdn.model import (
     ARMDNModel,
     dt_edges,
     from_frame,
+    marginal_nll,
     mixture_nll,
     rotate_components,
 )
@@ -222,6 +223,43 @@ def test_small_steps_are_classes_and_larger_ones_are_not():
     small = cls < model.n_grid
     assert small.tolist() == [True, True, True, True, False, False]
     assert torch.equal(model.grid[cls[small]], steps[small].double())
+
+
+def test_axis_classes_split_the_larger_steps():
+    with pytest.raises(ConfigError, match="axis_classes needs grid_radius"):
+        ARMDNConfig(axis_classes=True, grid_radius=0)
+    model = ARMDNModel(ARMDNConfig(grid_radius=2, axis_classes=True))
+    steps = torch.tensor([[1.0, 0.0], [3.0, 0.0], [0.0, -9.0], [-5.0, 7.0], [0.0, 2.0]])
+    free, on_x, on_y = model.n_grid, model.n_grid + 1, model.n_grid + 2
+    assert model.grid_class(steps).tolist()[1:4] == [on_x, on_y, free]
+    assert int(model.grid_class(steps)[0]) < free and int(model.grid_class(steps)[4]) < free, "small: grid classes"
+    assert model.grid_out.out_features == model.n_grid + 3
+
+
+def test_marginal_nll_is_the_mixtures_marginal_density():
+    torch.manual_seed(1)
+    logit, mu, log_sigma, rho = torch.randn(4, 3), torch.randn(4, 3, 2), torch.randn(4, 3, 2) * 0.3, torch.randn(4, 3)
+    y = torch.randn(4)
+    for axis in (0, 1):
+        comp = torch.distributions.Normal(mu[..., axis], log_sigma[..., axis].exp())
+        want = -torch.logsumexp(torch.log_softmax(logit, -1) + comp.log_prob(y[:, None]), -1)
+        assert torch.allclose(marginal_nll((logit, mu, log_sigma, torch.tanh(rho)), y, axis), want, atol=1e-5)
+
+
+def test_axis_class_draws_stay_in_their_class(data, tmp_path):
+    tr = Trainer(tiny(ar_iterations=20, axis_classes=True), data, tmp_path, tensorboard=False, progress=False)
+    model = tr.model.eval()
+    n = 300
+    s = {"scale": torch.full((n,), 40.0, dtype=torch.float64), "prev_screen": torch.zeros(n, 2, dtype=torch.float64),
+         "dir_cos": torch.ones(n, dtype=torch.float64), "dir_sin": torch.zeros(n, dtype=torch.float64)}
+    x = torch.randn(n, model.cfg.head_dim)
+    lock = torch.arange(n) % 3  # free, on the x axis, on the y axis
+    step = model._drawn_larger(x, torch.full((n,), 16.0), s, torch.arange(n),
+                               lambda st, r: model._off_class(st, lock[r]), torch.Generator().manual_seed(0), lock)
+    R = model.cfg.grid_radius
+    assert (step[lock == 1, 1] == 0).all() and (step[lock == 1, 0].abs() > R).float().mean() > 0.9
+    assert (step[lock == 2, 0] == 0).all() and (step[lock == 2, 1].abs() > R).float().mean() > 0.9
+    assert (step[lock == 0] != 0).all(-1).float().mean() > 0.9, "free steps are drawn again when they land on an axis"
 
 
 def test_path_is_drawn_for_its_direction_on_integer_pixels(trained):

@@ -99,6 +99,15 @@ def mixture_nll(params: tuple[torch.Tensor, ...], y: torch.Tensor) -> torch.Tens
     return -torch.logsumexp(torch.log_softmax(logit, -1) + log_n, -1)
 
 
+def marginal_nll(params: tuple[torch.Tensor, ...], y: torch.Tensor, axis: int) -> torch.Tensor:
+    """−log p(y) (...,) of coordinates y (...,) under the mixtures' marginals on ``axis`` (0: x, 1: y)."""
+    logit, mu, log_sigma, _ = params
+    ls = log_sigma[..., axis]  # (..., K)
+    z = (y[..., None] - mu[..., axis]) * torch.exp(-ls)
+    log_n = -0.5 * z * z - 0.5 * math.log(2 * math.pi) - ls
+    return -torch.logsumexp(torch.log_softmax(logit, -1) + log_n, -1)
+
+
 def rotate_components(mu: torch.Tensor, log_sigma: torch.Tensor, rho: torch.Tensor, cos: torch.Tensor,
                       sin: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Bivariate Gaussians (means and log σ (..., K, 2), ρ (..., K)) in the target frame → the screen frame.
@@ -167,7 +176,8 @@ class ARMDNModel(nn.Module):
         side = torch.arange(-R, R + 1, dtype=torch.float64)
         self.register_buffer("grid", torch.cartesian_prod(side, side), persistent=False)  # (n_grid, 2) px (dx, dy)
         self.n_grid = len(self.grid) if R > 0 else 0
-        self.grid_out = nn.Linear(cfg.head_dim, self.n_grid + 1) if R > 0 else None  # + one class: "larger"
+        # + the larger steps' classes: free (n_grid), and with axis_classes on the x axis, on the y axis
+        self.grid_out = nn.Linear(cfg.head_dim, self.n_grid + (3 if cfg.axis_classes else 1)) if R > 0 else None
 
     # ----------------------------------------------------------------- data constants
     @property
@@ -301,11 +311,16 @@ class ARMDNModel(nn.Module):
         return logit, mu, log_sigma.clamp_min(self.cfg.min_log_sigma), RHO_MAX * torch.tanh(rho)
 
     def grid_class(self, step: torch.Tensor) -> torch.Tensor:
-        """Integer steps (..., 2) px → their small-step class, or n_grid ("larger") outside the grid."""
+        """Integer steps (..., 2) px → their small-step class, or outside the grid n_grid ("larger"), and with
+        ``axis_classes`` n_grid + 1 (larger, dy = 0) or n_grid + 2 (larger, dx = 0)."""
         R = self.cfg.grid_radius
         inside = (step.abs() <= R).all(-1)
         cls = ((step[..., 0] + R) * (2 * R + 1) + step[..., 1] + R).long()  # cartesian_prod order: dx major
-        return torch.where(inside, cls, self.n_grid)
+        larger = torch.full_like(cls, self.n_grid)
+        if self.cfg.axis_classes:
+            larger = torch.where(step[..., 1] == 0, self.n_grid + 1, torch.where(step[..., 0] == 0, self.n_grid + 2,
+                                                                                 larger))
+        return torch.where(inside, cls, larger)
 
     def _frames(self, s: dict[str, torch.Tensor]) -> tuple:
         """(cos, sin) (...,) of the target direction and of the previous step's heading (the target's before
@@ -355,12 +370,18 @@ class ARMDNModel(nn.Module):
         dt_cls = self.dt_class(b["dt"])
         dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
         grid_logits, params = self.step_heads(h, dt_cls, b["dt"], b, b["scale"])
-        step_nll = mixture_nll(params, b["y"].float()) + 2 * torch.log(b["scale"]).float()
-        if grid_logits is not None:  # a small step: its class; a larger one: "larger", then its density
+        log_scale = torch.log(b["scale"]).float()
+        y = b["y"].float()
+        step_nll = mixture_nll(params, y) + 2 * log_scale
+        if grid_logits is not None:  # a small step: its class; a larger one: its class, then its density
             cls = self.grid_class(b["step_px"])
-            larger = (cls == self.n_grid).float()
-            step_nll = step_nll * larger + nn.functional.cross_entropy(grid_logits.transpose(1, 2), cls,
-                                                                      reduction="none")
+            free = (cls == self.n_grid).float()
+            step_nll = step_nll * free + nn.functional.cross_entropy(grid_logits.transpose(1, 2), cls,
+                                                                     reduction="none")
+            if self.cfg.axis_classes:  # on an axis: the density of the other coordinate (a marginal)
+                for offset, axis in ((1, 0), (2, 1)):
+                    on = (cls == self.n_grid + offset).float()
+                    step_nll = step_nll + on * (marginal_nll(params, y[..., axis], axis) + log_scale)
         out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
                "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
         out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
@@ -483,17 +504,27 @@ class ARMDNModel(nn.Module):
         logits[:, zero] = torch.where(redraw, -math.inf, logits[:, zero])
         cls = categorical(logits, rng)
         step = self.grid[cls.clamp_max(self.n_grid - 1)]  # (n, 2) the small steps
-        larger = torch.nonzero(cls == self.n_grid)[:, 0]  # rows whose step lies outside the grid: drawn
+        larger = torch.nonzero(cls >= self.n_grid)[:, 0]  # rows whose step lies outside the grid: drawn
         if len(larger):
-            inside = lambda st, r: (st.abs() <= self.cfg.grid_radius).all(-1)  # noqa: E731 - a grid step: again
-            step[larger] = self._drawn_larger(x, dt, s, larger, inside, rng)
+            lock = cls - self.n_grid  # (n,) 0 free, 1 on the x axis (dy = 0), 2 on the y axis (dx = 0)
+            step[larger] = self._drawn_larger(x, dt, s, larger, lambda st, r: self._off_class(st, lock[r]), rng,
+                                              lock[larger] if self.cfg.axis_classes else None)
         return pos + step
 
+    def _off_class(self, step: torch.Tensor, lock: torch.Tensor) -> torch.Tensor:
+        """Whether larger steps (m, 2) px, drawn for classes ``lock`` (m,) (see :meth:`_draw_move`), fall out of
+        their class: inside the grid, or (axis classes) a free step on an axis. Such a draw is drawn again."""
+        bad = (step.abs() <= self.cfg.grid_radius).all(-1)
+        if self.cfg.axis_classes:
+            bad = bad | ((lock == 0) & (step == 0).any(-1))
+        return bad
+
     def _drawn_larger(self, x: torch.Tensor, dt: torch.Tensor, s: dict[str, torch.Tensor], rows: torch.Tensor,
-                      bad, rng: torch.Generator | None) -> torch.Tensor:
+                      bad, rng: torch.Generator | None, lock: torch.Tensor | None = None) -> torch.Tensor:
         """Steps (m, 2) px of the m ``rows`` from the mixture (computed for these rows only), drawn again
         where ``bad(steps, rows)`` holds (see :meth:`_redrawn`); ``s``: a roll-out's state with the step's
-        ``scale``."""
+        ``scale``. ``lock`` (m,): 1 sets dy to 0 (the x coordinate is then a draw of the mixture's marginal),
+        2 sets dx to 0, 0 leaves the step free."""
         keys = ("scale", "prev_screen", "dir_cos", "dir_sin") + (("prev", "prev_dt") if self.cfg.momentum else ())
         a = {k: s[k][rows] for k in keys}  # (m, ...)
         scale = a["scale"][:, None]  # (m, 1)
@@ -505,7 +536,11 @@ class ARMDNModel(nn.Module):
         def draw(i: torch.Tensor | None) -> torch.Tensor:  # steps (len(i), 2) of rows[i]; None: of every row
             take = (lambda v: v) if i is None else (lambda v: v[i])  # noqa: E731
             y = self._sample_mixture(tuple(map(take, params)), tuple(map(take, frames)), rng)
-            return self._capped((y if base is None else y + take(base)) * take(scale))
+            step = self._capped((y if base is None else y + take(base)) * take(scale))
+            if lock is not None:
+                keep = torch.stack([take(lock) != 2, take(lock) != 1], -1)  # (len, 2) the coordinates kept
+                step = step * keep
+            return step
 
         return self._redrawn(draw, lambda st, i: bad(st, rows if i is None else rows[i]))
 
