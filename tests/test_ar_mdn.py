@@ -225,6 +225,21 @@ def test_small_steps_are_classes_and_larger_ones_are_not():
     assert torch.equal(model.grid[cls[small]], steps[small].double())
 
 
+def test_dropout_acts_in_training_only(data, tmp_path):
+    with pytest.raises(ConfigError, match="dropout"):
+        ARMDNConfig(dropout=1.0)
+    tr = Trainer(tiny(ar_iterations=2, dropout=0.5), data, tmp_path, tensorboard=False, progress=False)
+    model = tr.model
+    b = tr.training.train_set.batch(model, torch.arange(8), None)
+    model.train()
+    torch.manual_seed(0)
+    a = float(model.losses(b)["total"].detach())
+    torch.manual_seed(1)
+    assert float(model.losses(b)["total"].detach()) != a, "training: a fresh dropout mask per call"
+    model.eval()
+    assert float(model.losses(b)["total"].detach()) == float(model.losses(b)["total"].detach()), "evaluation: no dropout"
+
+
 def test_axis_classes_split_the_larger_steps():
     with pytest.raises(ConfigError, match="axis_classes needs grid_radius"):
         ARMDNConfig(axis_classes=True, grid_radius=0)

@@ -168,6 +168,7 @@ class ARMDNModel(nn.Module):
         n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + (PLAN_DIM + 1 if cfg.use_plan else 0) + E
         self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
         self.rnn = nn.GRU(H, H, cfg.num_layers, batch_first=True)
+        self.drop = nn.Dropout(cfg.dropout)  # training only: generation runs in eval mode
         self.event_head = nn.Linear(H, 3)  # move | arrive | press
         self.dt_head = nn.Linear(H + 3, self.n_dt)  # + the event (one-hot): the wait before the press is its own
         self.mix_head = nn.Sequential(nn.Linear(H + E + 1, cfg.head_dim), nn.SiLU())  # shared by the step outputs
@@ -363,6 +364,7 @@ class ARMDNModel(nn.Module):
         (a density in px); with a grid it is the small-step class's −log P plus, for larger steps, that density.
         """
         h, _ = self.rnn(self.inp(self.step_inputs(b)))  # (B, S, H)
+        h = self.drop(h)
         valid, event = b["valid"], b["event"]
         n_steps = valid.sum().clamp_min(1)
         moving = valid & (event == MOVE)  # arrivals and presses land on the target: not drawn
