@@ -33,18 +33,11 @@ from trajsynth.evaluation.sources import finished_model
 from trajsynth.utils.atomic import write_json
 
 
-def codes(model, X: torch.Tensor, L: torch.Tensor, seed: int, chunk: int = 512
-          ) -> tuple[np.ndarray, np.ndarray]:
+def codes(model, X: torch.Tensor, L: torch.Tensor, seed: int) -> tuple[np.ndarray, np.ndarray]:
     """The posterior means (n, Z) and one draw z = μ + σ·ε (n, Z) per sequence, ε from ``seed``."""
-    g = torch.Generator().manual_seed(seed)
-    mus, zs = [], []
-    with torch.no_grad():
-        for s in range(0, len(L), chunk):
-            sl = slice(s, s + chunk)
-            mu, logvar = model.encode(X[sl, : int(L[sl].max())], L[sl])
-            mus.append(mu)
-            zs.append(mu + torch.randn(mu.shape, generator=g) * (0.5 * logvar).exp())
-    return torch.cat(mus).numpy(), torch.cat(zs).numpy()
+    mu, logvar = model.posterior(X, L)
+    z = mu + torch.randn(mu.shape, generator=torch.Generator().manual_seed(seed)) * (0.5 * logvar).exp()
+    return mu.numpy(), z.numpy()
 
 
 def encoded(model, data_dir: str, split: str, limit: int | None, seed: int) -> dict[str, np.ndarray]:
@@ -56,7 +49,6 @@ def encoded(model, data_dir: str, split: str, limit: int | None, seed: int) -> d
     if limit is not None and limit < len(s):
         idx = np.sort(np.random.default_rng(seed).choice(len(s), limit, replace=False))
     X, L = torch.as_tensor(s.X[idx]), torch.as_tensor(s.L[idx])
-    model.eval()
     mu, z = codes(model, X, L, seed + (split == "test"))
     return {"mu": mu, "z": z, "activity": s.activity[idx], "domain": s.domain[idx],
             "pred": model.classify(X, L).numpy()}

@@ -82,13 +82,20 @@ class TCNVAE(nn.Module):
         return mu, logvar.clamp(-12.0, 8.0)
 
     @torch.no_grad()
-    def embed(self, X: torch.Tensor, L: torch.Tensor, chunk: int = 512) -> torch.Tensor:
-        """X (N, T, F), L (N,) → μ (N, Z), in eval mode."""
+    def posterior(self, X: torch.Tensor, L: torch.Tensor, chunk: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+        """X (N, T, F), L (N,) → μ, log σ² (N, Z), in eval mode, ``chunk`` sequences at a time (each chunk cut
+        to its longest sequence)."""
         self.eval()
         X, L = torch.as_tensor(X, dtype=torch.float32), torch.as_tensor(L, dtype=torch.int64)
-        out = [self.encode(X[s : s + chunk, : int(L[s : s + chunk].max())], L[s : s + chunk])[0]
-               for s in range(0, len(L), chunk)]
-        return torch.cat(out) if out else torch.zeros(0, self.cfg.latent_dim)
+        parts = [self.encode(X[s : s + chunk, : int(L[s : s + chunk].max())], L[s : s + chunk])
+                 for s in range(0, len(L), chunk)]
+        if not parts:
+            return torch.zeros(0, self.cfg.latent_dim), torch.zeros(0, self.cfg.latent_dim)
+        return torch.cat([p[0] for p in parts]), torch.cat([p[1] for p in parts])
+
+    def embed(self, X: torch.Tensor, L: torch.Tensor, chunk: int = 512) -> torch.Tensor:
+        """X (N, T, F), L (N,) → μ (N, Z), in eval mode."""
+        return self.posterior(X, L, chunk)[0]
 
     # ----- decoder ----------------------------------------------------------------
     def decode(self, z: torch.Tensor, domain: torch.Tensor, c: torch.Tensor, T: int) -> torch.Tensor:

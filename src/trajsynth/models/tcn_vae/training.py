@@ -168,15 +168,8 @@ class TCNVAETraining(FamilyTraining):
             self.model.load_state_dict(self.best["state"])
         ds = self.data.train
         act, dom = labels_of(ds)
-        self.model.eval()
-        mus, logvars = [], []
-        with torch.no_grad():
-            for s in range(0, len(ds), VAL_CHUNK):
-                x, _, L = ds.batch(torch.arange(s, min(s + VAL_CHUNK, len(ds))))
-                mu, logvar = self.model.encode(x, L)
-                mus.append(mu)
-                logvars.append(logvar)
-        self.model.fit_classes(torch.cat(mus), torch.cat(logvars), act, dom)
+        mu, logvar = self.model.posterior(ds.X, ds.L, VAL_CHUNK)  # (N, Z) each
+        self.model.fit_classes(mu, logvar, act, dom)
 
     def line(self, it: int, mean: dict[str, float], its: float) -> str:
         epoch, batch = (it - 1) // self.per_epoch + 1, (it - 1) % self.per_epoch + 1
