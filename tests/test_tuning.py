@@ -203,6 +203,40 @@ def test_two_workers_share_one_study(tmp_path, storage):
     assert sorted(t.params["latent_dim"] for t in study.trials if t.params["lr_autoencoder"] == 1e-3) == [32, 48]
 
 
+def _take_queued(task: tuple) -> list[int]:
+    """One process: wait for the common start, then take six trials of study ``name``."""
+    import time
+
+    url, name, start = task
+    study = optuna.load_study(study_name=name, storage=open_storage(url, create=False))
+    while time.time() < start:  # spin, not sleep: the four must ask within the same milliseconds
+        pass
+    return [study.ask().number for _ in range(6)]
+
+
+def test_each_queued_trial_is_taken_by_one_process(tmp_path):
+    """Four processes at once on one SQLite file: none may take a queued trial another has taken.
+
+    Deferred SQLite transactions let two of them read the same trial as waiting; each process then
+    ran it (a trial folder that already existed, and a trial finished twice). Three rounds, since a
+    race does not show every time."""
+    import multiprocessing
+    import time
+    import warnings
+
+    url = f"sqlite:///{tmp_path / 'race.db'}"
+    with warnings.catch_warnings(), multiprocessing.get_context("spawn").Pool(4) as pool:
+        warnings.simplefilter("ignore")  # heartbeats outside optimize()
+        for round_ in range(3):
+            study = optuna.create_study(study_name=f"race{round_}", storage=open_storage(url))
+            for i in range(16):
+                study.enqueue_trial({"x": float(i)})
+            start = time.time() + (3 if round_ == 0 else 1)  # every process has started by then
+            taken = pool.map(_take_queued, [(url, f"race{round_}", start)] * 4)
+            numbers = sorted(n for got in taken for n in got)
+            assert numbers == list(range(24)), (round_, taken)
+
+
 @pytest.mark.slow  # about 30 s: waits for heartbeats to go stale (CI runs it)
 def test_a_killed_workers_trial_is_failed_and_run_again(tmp_path):
     """No lost trials: a worker killed mid-trial stops sending heartbeats; the next worker fails its trial

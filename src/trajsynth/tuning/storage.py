@@ -2,7 +2,9 @@
 
 Several worker processes share one study by passing the same storage. Optuna hands every trial
 number out once (a database transaction, or an append to the locked journal), and each waiting
-(enqueued) trial is taken by exactly one worker. With an RDB storage each worker sends a
+(enqueued) trial is taken by exactly one worker. On SQLite that needs ``BEGIN IMMEDIATE``: SQLite
+ignores ``SELECT … FOR UPDATE``, so under its default deferred transactions two workers could both
+read an enqueued trial as waiting and both run it. With an RDB storage each worker sends a
 heartbeat: a trial whose worker died is marked failed by the next worker that starts, and queued
 again once, so a killed machine loses no trial.
 """
@@ -68,15 +70,20 @@ def _rdb(url: str, heartbeat: int, attempts: int = 6):
     tables; the loser sees a unique-constraint or lock error, so that one is retried."""
     import optuna
 
-    kwargs = {"connect_args": {"timeout": 60}} if url.startswith("sqlite") else {"pool_pre_ping": True}
+    sqlite = url.startswith("sqlite")
+    # isolation_level=None: the driver opens no transaction itself; _begin_immediate opens each one
+    kwargs = {"connect_args": {"timeout": 60, "isolation_level": None}} if sqlite else {"pool_pre_ping": True}
     for attempt in range(attempts):
         try:
             with warnings.catch_warnings():  # heartbeats are marked experimental, but have been stable since v2.8
                 warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-                return optuna.storages.RDBStorage(
+                storage = optuna.storages.RDBStorage(
                     url, engine_kwargs=kwargs, heartbeat_interval=heartbeat, grace_period=GRACE_FACTOR * heartbeat,
                     heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=1),
                 )
+            if sqlite:
+                _begin_immediate(storage.engine)
+            return storage
         except ModuleNotFoundError as e:
             raise ConfigError(f"storage {redact(url)}: its database driver is not installed ({e.name}); "
                               f"e.g. pip install psycopg2-binary for PostgreSQL") from None
@@ -88,6 +95,18 @@ def _rdb(url: str, heartbeat: int, attempts: int = 6):
             first = text.strip().splitlines()[0] if text.strip() else type(e).__name__
             raise ConfigError(f"cannot open storage {redact(url)}: {first}") from None
     raise AssertionError("unreachable")
+
+
+def _begin_immediate(engine) -> None:
+    """Start every transaction on ``engine`` with ``BEGIN IMMEDIATE`` (the write lock up front).
+
+    Optuna takes an enqueued trial by reading that it is WAITING and writing RUNNING in one
+    transaction. Deferred SQLite transactions let two processes both read WAITING before either
+    writes, and both then run the trial; holding the write lock from the start serialises them.
+    """
+    from sqlalchemy import event
+
+    event.listen(engine, "begin", lambda conn: conn.exec_driver_sql("BEGIN IMMEDIATE"))
 
 
 def redact(url: str) -> str:
