@@ -40,6 +40,18 @@ def torchrun(*args: str) -> subprocess.CompletedProcess:
     return done
 
 
+@pytest.mark.parametrize("world_size", ["1", "2"])
+def test_a_rank_of_a_launch_ends_without_the_interpreter_teardown(world_size):
+    """Under torchrun (WORLD_SIZE > 1) the command's output and exit code survive, the teardown is skipped."""
+    code = ("import atexit, sys; atexit.register(lambda: print('teardown ran')); "
+            "sys.argv = ['trajsynth', 'validate-data', 'no-such-dir']; "
+            "from trajsynth.cli.main import entry; sys.exit(entry())")
+    env = {**os.environ, "RANK": "0", "LOCAL_RANK": "0", "WORLD_SIZE": world_size}
+    done = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "INVALID" in done.stdout  # a failed check keeps its code and its report
+    assert ("teardown ran" in done.stdout) == (world_size == "1")
+
+
 def only_run(base: Path) -> Path:
     (run,) = base.iterdir()  # every rank agreed on one folder
     return run

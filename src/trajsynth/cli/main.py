@@ -53,6 +53,33 @@ def main(argv: list[str] | None = None) -> int:
             os.environ[ENV] = before
 
 
+def entry() -> int:
+    """The ``trajsynth`` console script and ``python -m trajsynth``: ``main``, then a torchrun rank ends at once."""
+    code = main()
+    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
+        _end_rank(code)
+    return code
+
+
+def _end_rank(code: int) -> None:
+    """End a rank of a torchrun launch without the interpreter's teardown.
+
+    Its work is done (process group left, files written and closed). What remains is finalization,
+    where gloo's C++ threads can outlive the objects they use: now and then a rank then aborts
+    (SIGABRT, "terminate called without an active exception") after a finished run, and torchrun
+    reports the whole launch as failed. ``os._exit`` skips that teardown; the streams are flushed first.
+    """
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to lose
+            pass
+    os._exit(code)
+
+
 def _run(args: argparse.Namespace) -> int:
     try:
         return int(args.func(args) or 0)
@@ -74,4 +101,4 @@ def _run(args: argparse.Namespace) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(entry())
