@@ -55,7 +55,7 @@ def weights(model) -> dict[str, torch.Tensor]:
 def test_config_is_checked():
     for bad, key in [(dict(module="rnn"), "module"), (dict(output="relu"), "output"),
                      (dict(num_layers=0), "num_layers"), (dict(hidden_dim=-1), "hidden_dim"),
-                     (dict(length_bins=0), "length_bins"), (dict(burn_in=-1), "burn_in")]:
+                     (dict(length_bins=0), "length_bins")]:
         with pytest.raises(ConfigError, match=key):
             TimeGANArch(**bad)
     for key in ("joint_iterations", "k_generator", "d_threshold", "lr", "eta"):
@@ -162,21 +162,6 @@ def test_generation_shapes_lengths_and_masking(trained, data):
     assert torch.equal(X, again[0]) and torch.equal(L, again[1])
     X24, L24 = model.generate(5, C[:5], rng=torch.Generator().manual_seed(1), seq_len=24)
     assert (L24 == 24).all() and torch.all(X24[:, 24:] == 0)
-
-
-def test_burn_in_steps_are_run_and_dropped(data, tmp_path):
-    """burn_in = k: the generator runs k more noise steps first; what follows is the sequence, trained and drawn."""
-    tr = trainer(data, tmp_path, burn_in=3)
-    tr.train()
-    model = tr.model
-    z = torch.rand(4, 3 + 10, model.cfg.z_dim)
-    c = data.train.C[:4]
-    e_hat = model.generate_raw(z, c)
-    assert e_hat.shape == (4, 10, model.cfg.width)
-    full = model.generator(torch.cat([z, c[:, None, :].expand(-1, 13, -1)], -1))
-    assert torch.equal(e_hat, full[:, 3:])  # the same run, its first three outputs dropped
-    X, L = model.generate(6, data.train.C[:6], rng=torch.Generator().manual_seed(0), seq_len=12)
-    assert X.shape == (6, MAX_LEN, 8) and (L == 12).all() and torch.all(X[:, 12:] == 0)
 
 
 def test_min_max_scaler_uses_valid_steps_and_inverts():

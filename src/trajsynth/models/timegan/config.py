@@ -30,9 +30,6 @@ class TimeGANArch:
     hidden_dim: int = 0  # every network's width; 0: 4 × feature_dim, the paper's rule (24 for Stocks' 6 features)
     num_layers: int = 3  # the supervisor has one fewer (at least one), as in the original
     noise_dim: int = 0  # per-step U[0, 1) noise of the generator; 0: feature_dim, as in the original
-    # Steps the generator runs on noise before its first output step, dropped (0: none, as the original). From
-    # an empty recurrent state its first outputs follow the noise of those steps and zig-zag.
-    burn_in: int = 0
     output: str = "auto"
     length_bins: int = 16  # equal-count bins of the training conditions, each with its own lengths
     length_quantiles: int = 64  # lengths kept per bin (its quantiles), drawn uniformly at generation
@@ -44,7 +41,6 @@ class TimeGANArch:
             raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         at_least(self, 1, ("feature_dim", "condition_dim", "max_seq_len", "num_layers", "length_bins",
                            "length_quantiles"))
-        at_least(self, 0, ("burn_in",))
         for name, zero in (("hidden_dim", "4 × feature_dim"), ("noise_dim", "feature_dim")):
             if getattr(self, name) < 0:
                 raise ConfigError(f"{name} must be >= 0 (0: {zero}), got {getattr(self, name)}")

@@ -85,13 +85,9 @@ class TimeGAN(nn.Module):
         """(B, T, D) and conditions (B, C) → (B, T, D + C): the condition at every step."""
         return torch.cat([seq, c[:, None, :].expand(-1, seq.size(1), -1)], dim=-1)
 
-    def generate_raw(self, z: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
-        """Noise (B, burn_in + T, Z) and conditions (B, C) → E_hat (B, T, H): the burn-in steps dropped."""
-        return self.generator(self._with_condition(z, c))[:, self.cfg.burn_in :]
-
     def generate_latent(self, z: torch.Tensor, c: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Noise (B, burn_in + T, Z) and conditions (B, C) → (E_hat, H_hat) (B, T, H): raw and supervised."""
-        e_hat = self.generate_raw(z, c)
+        """Noise (B, T, Z) and conditions (B, C) → (E_hat, H_hat) (B, T, H): raw and supervised embeddings."""
+        e_hat = self.generator(self._with_condition(z, c))
         return e_hat, self.supervisor(e_hat)
 
     def discriminate(self, h: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
@@ -117,7 +113,7 @@ class TimeGAN(nn.Module):
         """
         with torch.no_grad():  # the real embeddings: this step trains generator and supervisor only
             h = self.embedder(u)
-        e_hat = self.generate_raw(z, c)
+        e_hat = self.generator(self._with_condition(z, c))
         h_hat, s_real = self.supervisor(torch.cat([e_hat, h])).chunk(2)  # (B, T, H) each
         std_gap, mean_gap = masked_moment_gap(self.decode(h_hat), u, mask)
         y_fake, y_fake_e = self.discriminate(torch.cat([h_hat, e_hat]), torch.cat([c, c])).chunk(2)
@@ -165,7 +161,7 @@ class TimeGAN(nn.Module):
         for s in range(0, n, chunk):
             idx = order[s : s + chunk]
             T = int(lengths[idx].max())
-            z = torch.rand(len(idx), cfg.burn_in + T, cfg.z_dim, generator=rng)  # U[0, 1) per step, as the original
+            z = torch.rand(len(idx), T, cfg.z_dim, generator=rng)  # U[0, 1) per step, as the original
             _, h_hat = self.generate_latent(z, c[idx])
             x = self.to_features(self.decode(h_hat))  # (b, T, F)
             out[idx, :T] = x * length_mask(lengths[idx], T).unsqueeze(-1)

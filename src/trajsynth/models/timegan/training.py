@@ -101,8 +101,7 @@ class TimeGANTraining(FamilyTraining):
         pool = pool.view(parts, B)
         taken = pool[(first + torch.arange(world)) % parts]  # (world, B): one batch per rank
         T = int(ds.L[taken].max())
-        steps = self.model.cfg.burn_in + T
-        z = torch.rand(world, B, steps, self.model.cfg.z_dim, generator=self.rng)[r]  # U[0, 1), as the original
+        z = torch.rand(world, B, T, self.model.cfg.z_dim, generator=self.rng)[r]  # U[0, 1), as the original
         idx = taken[r]
         return self.model.to_model(ds.X[idx, :T]), ds.C[idx], length_mask(ds.L[idx], T), z
 
