@@ -241,6 +241,23 @@ def test_dropout_acts_in_training_only(data, tmp_path):
     assert again[0] == again[1], "evaluation: no dropout"
 
 
+def test_loss_ignores_the_steps_past_each_movements_end(data, tmp_path):
+    """Past a movement's end the step heads see inputs they were never trained on and can overflow (σ = inf,
+    late in a long run); those steps are not scored, so nothing there may reach the loss: an inf there once
+    made it NaN through inf · 0. Here the step targets past the end are made absurd (1e30)."""
+    tr = Trainer(tiny(ar_iterations=2), data, tmp_path, tensorboard=False, progress=False)
+    model = tr.model.eval()
+    b = tr.training.train_set.batch(model, torch.arange(16), None)
+    past = ~b["valid"]
+    assert past.any(), "the batch must have steps past some movement's end"
+    clean = {k: float(v) for k, v in model.losses(b).items()}
+    spoiled = {**b, "y": torch.where(past[..., None], torch.full_like(b["y"], 1e30), b["y"])}
+    out = model.losses(spoiled)
+    out["total"].backward()
+    assert {k: float(v) for k, v in out.items()} == pytest.approx(clean, rel=1e-6)
+    assert all(torch.isfinite(q.grad).all() for q in model.parameters() if q.grad is not None)
+
+
 def test_axis_classes_split_the_larger_steps():
     with pytest.raises(ConfigError, match="axis_classes needs grid_radius"):
         ARMDNConfig(axis_classes=True, grid_radius=0)

@@ -371,23 +371,34 @@ class ARMDNModel(nn.Module):
         event_nll = nn.functional.cross_entropy(self.event_head(h).transpose(1, 2), event, reduction="none")
         dt_cls = self.dt_class(b["dt"])
         dt_nll = nn.functional.cross_entropy(self.dt_logits(h, event).transpose(1, 2), dt_cls, reduction="none")
-        grid_logits, params = self.step_heads(h, dt_cls, b["dt"], b, b["scale"])
-        log_scale = torch.log(b["scale"]).float()
-        y = b["y"].float()
-        step_nll = mixture_nll(params, y) + 2 * log_scale
-        if grid_logits is not None:  # a small step: its class; a larger one: its class, then its density
-            cls = self.grid_class(b["step_px"])
-            free = (cls == self.n_grid).float()
-            step_nll = step_nll * free + nn.functional.cross_entropy(grid_logits.transpose(1, 2), cls,
-                                                                     reduction="none")
-            if self.cfg.axis_classes:  # on an axis: the density of the other coordinate (a marginal)
-                for offset, axis in ((1, 0), (2, 1)):
-                    on = (cls == self.n_grid + offset).float()
-                    step_nll = step_nll + on * (marginal_nll(params, y[..., axis], axis) + log_scale)
+        # The step heads at the moving steps only (N of them): past a movement's end the inputs are nothing the
+        # net was trained on, and its mixture there can overflow (σ = inf); masked by multiplication, inf · 0
+        # would still make the loss NaN.
+        m = {k: v[moving] for k, v in b.items() if v.shape[:2] == moving.shape}  # (N, ...) each
+        step_nll = self._step_nll(h[moving], dt_cls[moving], m)  # (N,)
         out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
-               "step": (step_nll * moving).sum() / moving.sum().clamp_min(1)}
+               "step": step_nll.sum() / moving.sum().clamp_min(1)}
         out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
         return out
+
+    def _step_nll(self, h: torch.Tensor, dt_cls: torch.Tensor, m: dict[str, torch.Tensor]) -> torch.Tensor:
+        """−log p (N,) of N moving steps' screen steps (a density in px), from their hidden states h (N, H)
+        and batch values ``m`` (N, ...). With a grid: the small-step class's −log P plus, for larger steps,
+        that density."""
+        grid_logits, params = self.step_heads(h, dt_cls, m["dt"], m, m["scale"])
+        log_scale = torch.log(m["scale"]).float()
+        y = m["y"].float()
+        step_nll = mixture_nll(params, y) + 2 * log_scale
+        if grid_logits is None:
+            return step_nll
+        cls = self.grid_class(m["step_px"])  # a small step: its class; a larger one: its class, then its density
+        step_nll = torch.where(cls == self.n_grid, step_nll, 0.0) + nn.functional.cross_entropy(
+            grid_logits, cls, reduction="none")
+        if self.cfg.axis_classes:  # on an axis: the density of the other coordinate (a marginal)
+            for offset, axis in ((1, 0), (2, 1)):
+                on = cls == self.n_grid + offset
+                step_nll = step_nll + torch.where(on, marginal_nll(params, y[..., axis], axis) + log_scale, 0.0)
+        return step_nll
 
     # ----------------------------------------------------------------- generation
     @torch.no_grad()
