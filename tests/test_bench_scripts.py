@@ -95,3 +95,16 @@ def test_fitts_splits_of_a_data_dir(model_data_dir):
     assert all(np.isfinite(out[s]["slope"]) and 0 <= out[s]["r2"] <= 1 for s in ("train", "val", "test"))
     lo, mid, hi = out["test_draws_of_20"]["slope"]
     assert lo <= mid <= hi
+
+
+def test_series_ceiling_scores_generated_and_reconstructed_windows(tmp_path):
+    out = tmp_path / "ceiling.json"
+    r = run_script("series_ceiling.py", "--dataset", "sines", "--family", "timegan", "--preset", "tiny",
+                   "--max-windows", "300", "--disc-iterations", "20", "--json", str(out))
+    assert r.returncode == 0, r.stderr
+    res = json.loads(out.read_text())
+    assert set(res["disc"]) == {"generated", "reconstructed (autoencoder)"}
+    assert all(0 <= v <= 0.5 for v in res["disc"].values())
+    curves = res["curvature_by_step"]
+    assert set(curves) == {"real", "generated", "reconstructed (autoencoder)"}
+    assert all(len(c) == 22 and min(c) >= 0 for c in curves.values())  # 24 steps: 22 second differences
