@@ -58,6 +58,26 @@ def disc(real: np.ndarray, fake: np.ndarray, seed: int, iterations: int | None) 
                                       iterations=iterations).mean)
 
 
+def ceiling(a: argparse.Namespace) -> dict | None:
+    """Train one model, then score its generated windows and its reconstructions (None: no autoencoder)."""
+    X, _ = load_benchmark(a.dataset, seed=a.seed)
+    X = X[: a.max_windows] if a.max_windows else X  # the windows are already shuffled
+    with tempfile.TemporaryDirectory(prefix="trajsynth-ceiling-") as run_dir:
+        trainer = train_unconditional(a.family, X, a.preset, parse_overrides(a.overrides), a.seed, run_dir)
+    model = trainer.model
+    paths = list(getattr(model, "reconstruction_paths", {}))
+    if not paths:
+        return None
+    sets = {"generated": sample_windows(trainer, len(X), a.seed)}
+    sets.update({f"reconstructed ({path})": reconstructions(model, X, path) for path in paths})
+    out = {"dataset": a.dataset, "family": a.family, "preset": a.preset, "seed": a.seed,
+           "curvature_by_step": {"real": curvature_by_step(X)}, "disc": {}}
+    for name, fake in sets.items():
+        out["disc"][name] = disc(X, fake, a.seed, a.disc_iterations)
+        out["curvature_by_step"][name] = curvature_by_step(fake)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--dataset", required=True, choices=["sines", "stocks", "energy"])
@@ -69,26 +89,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-windows", type=int, help="use only this many windows (smoke tests)")
     p.add_argument("--disc-iterations", type=int, help="the classifier's iterations (default: the protocol's)")
     a = p.parse_args(argv)
-    torch.set_num_threads(1)
-    X, _ = load_benchmark(a.dataset, seed=a.seed)
-    X = X[: a.max_windows] if a.max_windows else X  # the windows are already shuffled
-    with tempfile.TemporaryDirectory(prefix="trajsynth-ceiling-") as run_dir:
-        trainer = train_unconditional(a.family, X, a.preset, parse_overrides(a.overrides), a.seed, run_dir)
-    model = trainer.model
-    paths = list(getattr(model, "reconstruction_paths", {}))
-    if not paths:
+    out = ceiling(a)
+    if out is None:
         print(f"error: family {a.family} has no autoencoder to reconstruct with", file=sys.stderr)
         return 2
-    sets = {"generated": sample_windows(trainer, len(X), a.seed)}
-    sets.update({f"reconstructed ({path})": reconstructions(model, X, path) for path in paths})
-    out = {"dataset": a.dataset, "family": a.family, "preset": a.preset, "seed": a.seed,
-           "curvature_by_step": {"real": curvature_by_step(X)}, "disc": {}}
-    for name, fake in sets.items():
-        out["disc"][name] = disc(X, fake, a.seed, a.disc_iterations)
-        out["curvature_by_step"][name] = curvature_by_step(fake)
-    print(json.dumps(out, indent=2))
     if a.json:
         write_json(a.json, out)
+    print(json.dumps(out, indent=2))
     return 0
 
 
