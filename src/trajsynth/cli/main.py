@@ -6,6 +6,7 @@ import argparse
 import os
 import sys
 
+from ..training import distributed
 from ..utils.threads import ENV
 from . import data_cmds, eval_cmds, model_cmds, serve_cmds, tune_cmds
 from .errors import EXPECTED, CliError, os_error_message, silence_stdout
@@ -54,30 +55,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def entry() -> int:
-    """The ``trajsynth`` console script and ``python -m trajsynth``: ``main``, then a torchrun rank ends at once."""
+    """The ``trajsynth`` console script and ``python -m trajsynth``: ``main``, then a rank of a multi-process
+    torchrun launch ends at once (:func:`~trajsynth.training.distributed.end_process`)."""
     code = main()
-    if "RANK" in os.environ and int(os.environ.get("WORLD_SIZE", "1")) > 1:
-        _end_rank(code)
+    if distributed.multi_process():
+        distributed.end_process(code)
     return code
-
-
-def _end_rank(code: int) -> None:
-    """End a rank of a torchrun launch without the interpreter's teardown.
-
-    Its work is done (process group left, files written and closed). What remains is finalization,
-    where gloo's C++ threads can outlive the objects they use: now and then a rank then aborts
-    (SIGABRT, "terminate called without an active exception") after a finished run, and torchrun
-    reports the whole launch as failed. ``os._exit`` skips that teardown; the streams are flushed first.
-    """
-    import logging
-
-    logging.shutdown()
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except (OSError, ValueError):  # a closed pipe: nothing left to lose
-            pass
-    os._exit(code)
 
 
 def _run(args: argparse.Namespace) -> int:

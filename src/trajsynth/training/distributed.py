@@ -45,6 +45,11 @@ def launched() -> bool:
     return all(v in os.environ for v in LAUNCH_VARS)
 
 
+def multi_process() -> bool:
+    """True in one of several processes of a launch (a ``torchrun`` of one process trains as a plain one)."""
+    return launched() and int(os.environ["WORLD_SIZE"]) > 1
+
+
 def local_rank() -> int:
     return int(os.environ.get("LOCAL_RANK", 0))
 
@@ -57,7 +62,7 @@ def backend_for(device: str | torch.device) -> str:
 
 def init(device: str | torch.device = "cpu") -> StepContext:
     """Join the process group of a ``torchrun`` launch; a plain one-process context otherwise."""
-    if not launched() or int(os.environ["WORLD_SIZE"]) == 1:
+    if not multi_process():
         return StepContext()
     backend = backend_for(device)
     if backend == "nccl":
@@ -65,6 +70,26 @@ def init(device: str | torch.device = "cpu") -> StepContext:
     dist.init_process_group(backend)
     return StepContext(rank=dist.get_rank(), world_size=dist.get_world_size(),
                        sync_grads=average_gradients, average=average_values)
+
+
+def end_process(code: int) -> None:
+    """End a rank of a launch at once, with exit status ``code``, without the interpreter's teardown.
+
+    Call it once the rank's work is done (process group left, files written and closed). What remains
+    is finalization, where gloo's C++ threads can outlive the objects they use: now and then a rank
+    then aborts (SIGABRT, "terminate called without an active exception") after a finished run, and
+    torchrun reports the whole launch as failed. ``os._exit`` skips that teardown; logging and the
+    standard streams are flushed first.
+    """
+    import logging
+
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except (OSError, ValueError):  # a closed pipe: nothing left to lose
+            pass
+    os._exit(code)
 
 
 def close() -> None:
