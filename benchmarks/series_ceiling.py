@@ -29,8 +29,7 @@ import torch
 
 from trajsynth.config import parse_overrides
 from trajsynth.data.timeseries import load_benchmark
-from trajsynth.evaluation.literature import sample_windows, train_unconditional
-from trajsynth.metrics.discriminative import discriminative_score
+from trajsynth.evaluation.literature import sample_windows, train_unconditional, window_disc
 from trajsynth.utils.atomic import write_json
 
 
@@ -52,12 +51,6 @@ def curvature_by_step(X: np.ndarray) -> list[float]:
     return [round(float(v), 5) for v in np.abs(np.diff(X, 2, axis=1)).mean(axis=(0, 2))]
 
 
-def disc(real: np.ndarray, fake: np.ndarray, seed: int, iterations: int | None) -> float:
-    L_r, L_f = np.full(len(real), real.shape[1]), np.full(len(fake), fake.shape[1])
-    return float(discriminative_score(real, L_r, fake, L_f, protocol="timegan", seed=seed,
-                                      iterations=iterations).mean)
-
-
 def ceiling(a: argparse.Namespace) -> dict | None:
     """Train one model, then score its generated windows and its reconstructions (None: no autoencoder)."""
     X, _ = load_benchmark(a.dataset, seed=a.seed)
@@ -73,7 +66,7 @@ def ceiling(a: argparse.Namespace) -> dict | None:
     out = {"dataset": a.dataset, "family": a.family, "preset": a.preset, "seed": a.seed,
            "curvature_by_step": {"real": curvature_by_step(X)}, "disc": {}}
     for name, fake in sets.items():
-        out["disc"][name] = disc(X, fake, a.seed, a.disc_iterations)
+        out["disc"][name] = window_disc(X, fake, a.seed, a.disc_iterations)
         out["curvature_by_step"][name] = curvature_by_step(fake)
     return out
 

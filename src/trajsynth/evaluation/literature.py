@@ -93,14 +93,20 @@ def sample_windows(trainer: Trainer, n: int, seed: int, chunk: int = 4096) -> np
     return np.concatenate(parts).astype(np.float32)
 
 
+def window_disc(real: np.ndarray, fake: np.ndarray, seed: int, iterations: int | None = None) -> float:
+    """The benchmark's discriminative score (TimeGAN protocol) of windows fake against real, (N, T, F) each."""
+    L_r, L_f = np.full(len(real), real.shape[1]), np.full(len(fake), fake.shape[1])
+    return float(discriminative_score(real, L_r, fake, L_f, protocol="timegan", seed=seed,
+                                      iterations=iterations).mean)
+
+
 def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget = FULL) -> dict[str, float]:
     """The benchmark's columns for one synthetic set against the real windows."""
     L_r, L_f = np.full(len(real), real.shape[1]), np.full(len(fake), fake.shape[1])
     encoder = SeriesEncoder(input_dims=real.shape[2])
     encoder.fit(real, L_r, seed=seed, iterations=budget.encoder)
     return {
-        "disc": discriminative_score(real, L_r, fake, L_f, protocol="timegan", seed=seed,
-                                     iterations=budget.disc).mean,
+        "disc": window_disc(real, fake, seed, budget.disc),
         "pred": predictive_score(fake, L_f, real, L_r, seed=seed, iterations=budget.pred).mean,
         "context_fid": float(context_fid(real, L_r, fake, L_f, encoder=encoder, seed=seed)),
         "correlational": float(correlational_score(real, L_r, fake, L_f)),
