@@ -82,6 +82,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--max-windows", type=int, help="use only this many windows (smoke tests)")
     p.add_argument("--disc-iterations", type=int, help="the classifier's iterations (default: the protocol's)")
     a = p.parse_args(argv)
+    for name in ("max_windows", "disc_iterations"):
+        if getattr(a, name) is not None and getattr(a, name) < 1:
+            p.error(f"--{name.replace('_', '-')} must be >= 1, got {getattr(a, name)}")
     out = ceiling(a)
     if out is None:
         print(f"error: family {a.family} has no autoencoder to reconstruct with", file=sys.stderr)

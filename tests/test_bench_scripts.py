@@ -108,3 +108,5 @@ def test_series_ceiling_scores_generated_and_reconstructed_windows(tmp_path):
     curves = res["curvature_by_step"]
     assert set(curves) == {"real", "generated", "reconstructed (autoencoder)"}
     assert all(len(c) == 22 and min(c) >= 0 for c in curves.values())  # 24 steps: 22 second differences
+    bad = run_script("series_ceiling.py", "--dataset", "sines", "--max-windows", "0")
+    assert bad.returncode == 2 and "--max-windows must be >= 1, got 0" in bad.stderr
