@@ -10,7 +10,7 @@ from trajsynth.blocks.expanders import EXPAND_TYPES, build_expander
 from trajsynth.blocks.masks import length_mask
 from trajsynth.blocks.mlp import CRITIC_TYPES, GENERATOR_TYPES, SummaryHead, build_critic, build_generator
 from trajsynth.blocks.pooling import POOL_TYPES, LatentPooler
-from trajsynth.blocks.rnn import RecurrentProjection
+from trajsynth.blocks.rnn import RecurrentProjection, StackedRecurrent
 
 B, T, D, S = 4, 12, 6, 10  # batch, steps, latent dim, summary dim
 LENGTHS = torch.tensor([12, 7, 3, 1])
@@ -230,3 +230,27 @@ def test_summary_head():
     out = head(z)
     assert out.shape == (B, 7) and not torch.allclose(out[0], out[1])
     assert_every_parameter_gets_a_gradient(head, weighted_sum(out))
+
+
+@pytest.mark.parametrize("module", ["gru", "lstm"])
+def test_tf1_weight_init_starts_gates_open_and_kernels_in_glorot_range(module):
+    torch.manual_seed(0)
+    net = StackedRecurrent(5, 24, 2, 3, module, "sigmoid", "tf1")
+    H = 24
+    for k, fan_in in ((0, 5 + H), (1, H + H)):
+        b_ih, b_hh = getattr(net.rnn, f"bias_ih_l{k}"), getattr(net.rnn, f"bias_hh_l{k}")
+        w = torch.cat([getattr(net.rnn, f"weight_ih_l{k}"), getattr(net.rnn, f"weight_hh_l{k}")], 1)
+        assert torch.all(b_hh == 0)
+        if module == "gru":  # reset and update gates at 1, the candidate at 0
+            assert torch.all(b_ih[: 2 * H] == 1) and torch.all(b_ih[2 * H :] == 0)
+            bound = (6 / (fan_in + H)) ** 0.5
+            assert w[2 * H :].abs().max() <= bound and w[2 * H :].abs().max() > 0.9 * bound
+        else:  # the forget gate at 1
+            assert torch.all(b_ih[H : 2 * H] == 1) and (b_ih != 0).sum() == H
+            bound = (6 / (fan_in + 4 * H)) ** 0.5
+            assert w.abs().max() <= bound and w.abs().max() > 0.9 * bound
+    assert torch.all(net.out.bias == 0)
+    plain = StackedRecurrent(5, 24, 2, 3, module)
+    assert not torch.all(plain.rnn.bias_ih_l0[:H] == 1), "torch's own start is the default"
+    with pytest.raises(ValueError, match="init must be one of"):
+        StackedRecurrent(5, 24, 2, 3, module, "sigmoid", "keras")

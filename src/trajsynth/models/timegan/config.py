@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ...blocks.rnn import RNN_MODULES
+from ...blocks.rnn import INITS, RNN_MODULES
 from ...config import ConfigError, TrainConfig, at_least
 
 # The range the networks work in. ``sigmoid``: the [-1, 1] features are mapped to [0, 1] and the
@@ -31,12 +31,17 @@ class TimeGANArch:
     num_layers: int = 3  # the supervisor has one fewer (at least one), as in the original
     noise_dim: int = 0  # per-step U[0, 1) noise of the generator; 0: feature_dim, as in the original
     output: str = "auto"
+    # Starting weights: torch's defaults, or TensorFlow 1's (``tf1``: Glorot-uniform kernels, GRU gates
+    # and LSTM forget gates at bias 1), those the original code trained from.
+    weight_init: str = "torch"
     length_bins: int = 16  # equal-count bins of the training conditions, each with its own lengths
     length_quantiles: int = 64  # lengths kept per bin (its quantiles), drawn uniformly at generation
 
     def __post_init__(self) -> None:
         if self.module not in RNN_MODULES:
             raise ConfigError(f"module must be one of {RNN_MODULES}, got {self.module!r}")
+        if self.weight_init not in INITS:
+            raise ConfigError(f"weight_init must be one of {INITS}, got {self.weight_init!r}")
         if self.output not in OUTPUTS:
             raise ConfigError(f"output must be one of {OUTPUTS}, got {self.output!r}")
         at_least(self, 1, ("feature_dim", "condition_dim", "max_seq_len", "num_layers", "length_bins",

@@ -39,7 +39,7 @@ class TimeGAN(nn.Module):
         super().__init__()
         self.cfg = cfg
         H, F, C, n = cfg.width, cfg.feature_dim, cfg.condition_dim, cfg.num_layers
-        net = lambda i, layers, o, act: StackedRecurrent(i, H, layers, o, cfg.module, act)  # noqa: E731
+        net = lambda i, layers, o, act: StackedRecurrent(i, H, layers, o, cfg.module, act, cfg.weight_init)  # noqa: E731
         self.embedder = net(F, n, H, "sigmoid")
         self.recovery = net(H, n, F, "none")  # the output range is applied by decode(): see cfg.output
         self.generator = net(cfg.z_dim + C, n, H, "sigmoid")
