@@ -26,7 +26,7 @@ from trajsynth.models.ar_mdn.model import (
     mixture_nll,
     rotate_components,
 )
-from trajsynth.models.ar_mdn.training import events
+from trajsynth.models.ar_mdn.training import events, plan_shape
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer
 
@@ -183,11 +183,11 @@ def test_plan_table_holds_training_plans_of_each_distance_bin(trained):
     tr, _ = trained
     model, train = tr.model, tr.training.train_set
     log_d = train.ends().norm(dim=-1).log()
-    edges, records = model.plan_edges, model.plan_records  # (B+1,), (B, R, PLAN_DIM)
+    edges, records = model.plan_edges, model.plan_records  # (B+1,), (B, R, plan_dim)
     assert torch.all(torch.diff(edges) >= 0) and torch.isfinite(records).all()
     for b in range(len(records)):
         inside = (log_d >= edges[b]) & (log_d <= edges[b + 1])
-        candidates = train.plan[inside]  # (m, PLAN_DIM)
+        candidates = train.plan[inside, : model.plan_dim]  # (m, plan_dim)
         hit = (records[b][:, None, :] == candidates[None]).all(-1).any(-1)
         assert hit.all(), f"bin {b}: every recorded plan is one of the bin's training movements"
     assert float(model.step_cap_px) == pytest.approx(train.longest_step())
@@ -332,3 +332,29 @@ def test_sampler_paths_are_the_drawn_paths_and_X_describes_them(trained):
     assert [len(p) for p in g.paths] == g.L.tolist()
     back = features_to_paths(g.X, g.C, g.L, s.params)  # the features, inverted, give the same movements
     assert sum(np.allclose(b, p, atol=0.02) for b, p in zip(back, g.paths, strict=True)) >= 198
+
+
+def test_plan_shape_measures_the_lateral_excursion_and_the_time_to_90_percent():
+    # two movements to (100, 0): one bulges 30 px to the left (+y) and reaches 90 px at 300 of 400 ms; the other,
+    # rotated to end at (0, 100), bulges to the right of its line and covers 90 % of it at its end
+    a = torch.tensor([[0, 0, 0], [100, 30, 30], [300, 95, 10], [400, 100, 0]], dtype=torch.float64)
+    b = torch.tensor([[0, 0, 0], [50, 20, 50], [200, 0, 100], [200, 0, 100]], dtype=torch.float64)
+    P = torch.stack([a, b])
+    end = P[:, -1]
+    shape = plan_shape(P, end, end[:, 1:].norm(dim=-1))
+    assert shape[0].tolist() == pytest.approx([0.30, 300 / 400])
+    assert shape[1].tolist() == pytest.approx([-0.20, 1.0])
+
+
+def test_plan_shape_is_given_to_every_step_and_drawn_with_the_plan(data, tmp_path):
+    tr = Trainer(tiny(ar_iterations=4, plan_shape=True), data, tmp_path, tensorboard=False, progress=False)
+    tr.train()
+    model = tr.model
+    assert model.plan_records.shape[-1] == 4
+    plain = Trainer(tiny(ar_iterations=1), data, tmp_path / "plain", tensorboard=False, progress=False).model
+    assert model.inp[0].in_features == plain.inp[0].in_features + 2
+    train = tr.training.train_set
+    recorded = model.plan_records.reshape(-1, 4)
+    assert (recorded[:, None, :] == train.plan[None]).all(-1).any(-1).all(), "whole plans of training movements"
+    P, L, _ = model.sample_paths(20, torch.zeros(20, 1), rng=torch.Generator().manual_seed(0))
+    assert np.isfinite(P).all() and (L >= 2).all()

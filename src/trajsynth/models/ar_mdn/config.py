@@ -55,6 +55,9 @@ class ARMDNConfig:
     n_angle_bins: int = 72  # histogram of training target directions (direction_source="histogram")
     direction_source: str = "plan"  # a generated target's direction: "plan" (the plan's movement's) | "histogram"
     use_plan: bool = True  # condition every step on the movement's duration and reach (drawn per distance bin)
+    # Two more numbers in the plan, its shape: the signed lateral excursion (the point farthest from the straight
+    # line, across it, / distance) and the share of the duration spent before 90 % of the distance is covered.
+    plan_shape: bool = False
     n_plan_bins: int = 16  # equal-count bins of log distance of the plan table
     plan_records: int = 512  # plans kept per bin (drawn with replacement from the bin's training movements)
     # Sampling: class logits divided by a temperature, each Gaussian's variance multiplied by one. Measured

@@ -27,6 +27,9 @@ the network at every step (with the time left); for generation a plan is drawn w
 training movements of the same distance bin (``plan_records``), so duration and reach keep their
 joint distribution given the distance. Without it, a per-step model cannot start the excursions of
 short movements: their first steps look like any jitter.
+With ``plan_shape`` the plan also holds the movement's
+lateral excursion and the share of its duration before it covers 90 % of the distance
+(``training.plan_shape``).
 
 Positions are rounded to integer pixels after each step, so the network always reads the integer
 positions the data has. The target's distance comes from the condition and its direction, with
@@ -59,6 +62,7 @@ from .config import ARMDNConfig
 NORM_FIELDS = tuple(f.name for f in dataclasses.fields(NormalizationParams))
 N_NUMERIC = 18  # numeric inputs per step (see step_inputs), before the direction, the plan and the interval embedding
 PLAN_DIM = 2  # log duration (ms), log reach (farthest distance from the start / distance)
+PLAN_SHAPE_DIM = 2  # with plan_shape: lateral excursion / distance (signed), time share before 90 % of the distance
 ASINH_PX = 4.0  # pixel scale of the asinh-compressed inputs: about linear below 4 px, logarithmic above
 RHO_MAX = 0.99  # |correlation| bound of a mixture component: keeps its covariance invertible
 MOVE, ARRIVE, PRESS = 0, 1, 2  # the events of a step
@@ -150,7 +154,8 @@ class ARMDNModel(nn.Module):
         self.register_buffer("norm", torch.zeros(len(NORM_FIELDS), dtype=torch.float64))  # NormalizationParams
         self.register_buffer("angle_hist", torch.zeros(cfg.n_angle_bins, dtype=torch.float64))  # counts over [-π, π)
         self.register_buffer("plan_edges", torch.zeros(cfg.n_plan_bins + 1, dtype=torch.float64))  # log px
-        self.register_buffer("plan_records", torch.zeros(cfg.n_plan_bins, cfg.plan_records, PLAN_DIM,
+        self.plan_dim = PLAN_DIM + (PLAN_SHAPE_DIM if cfg.plan_shape else 0)
+        self.register_buffer("plan_records", torch.zeros(cfg.n_plan_bins, cfg.plan_records, self.plan_dim,
                                                          dtype=torch.float64))  # plans of training movements
         self.register_buffer("plan_angles", torch.zeros(cfg.n_plan_bins, cfg.plan_records,
                                                         dtype=torch.float64))  # their target directions, rad
@@ -165,7 +170,7 @@ class ARMDNModel(nn.Module):
         self.register_buffer("component_group", torch.tensor([g for g, k in enumerate(self.groups) for _ in range(k)]),
                              persistent=False)  # (K,) the group of each component
         self.dt_embed = nn.Embedding(self.n_dt + 1, E)  # the last index: no previous step
-        n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + (PLAN_DIM + 1 if cfg.use_plan else 0) + E
+        n_in = N_NUMERIC + (2 if cfg.use_direction else 0) + (self.plan_dim + 1 if cfg.use_plan else 0) + E
         self.inp = nn.Sequential(nn.Linear(n_in, H), nn.SiLU())
         self.rnn = nn.GRU(H, H, cfg.num_layers, batch_first=True)
         self.drop = nn.Dropout(cfg.dropout)  # training only: generation runs in eval mode
@@ -208,7 +213,8 @@ class ARMDNModel(nn.Module):
         rows = [rng.choice(np.flatnonzero(bins == b) if (bins == b).any() else np.arange(len(log_d)),
                            self.cfg.plan_records) for b in range(self.cfg.n_plan_bins)]
         self.plan_edges.copy_(torch.as_tensor(edges))
-        self.plan_records.copy_(torch.as_tensor(np.asarray(plan, np.float64)[np.stack(rows)]))
+        plan = np.asarray(plan, np.float64)[:, : self.plan_dim]  # (N, plan_dim): the columns this model reads
+        self.plan_records.copy_(torch.as_tensor(plan[np.stack(rows)]))
         self.plan_angles.copy_(torch.as_tensor(np.asarray(angles, np.float64)[np.stack(rows)]))
         self.step_cap_px.fill_(float(step_cap_px))
 
@@ -266,6 +272,8 @@ class ARMDNModel(nn.Module):
             numeric += [s["dir_cos"][..., None], s["dir_sin"][..., None]]
         if self.cfg.use_plan:
             numeric += [(duration - 6.5) / 2, reach, g[..., 3:4]]
+            if self.cfg.plan_shape:  # the lateral excursion (10-90 %: ±0.27, 1-99 %: ±2.2) compressed; the time share
+                numeric += [torch.asinh(s["plan"][..., 2:3] * 4), s["plan"][..., 3:4]]
         return torch.cat(numeric, -1).float()
 
     def step_heads(self, h: torch.Tensor, dt_cls: torch.Tensor, dt_ms: torch.Tensor, s: dict[str, torch.Tensor],

@@ -28,10 +28,26 @@ NLL_CHUNK = 256  # validation movements per teacher-forced chunk
 VAL_SEED = 12345  # offset of the validation draws' seed: the same draws at every evaluation
 
 
+def plan_shape(P: torch.Tensor, end: torch.Tensor, D: torch.Tensor) -> torch.Tensor:
+    """Each movement's shape (N, 2): the lateral excursion (the target-frame y of the point farthest from the
+    straight line, / distance: its side and size) and the share of the duration spent before the cursor first
+    covers 90 % of the distance along the line. P (N, T, 3) padded with each last point, end (N, 3), D (N,)."""
+    cos, sin = (end[:, 1] / D)[:, None], (end[:, 2] / D)[:, None]  # (N, 1)
+    along = (P[..., 1] * cos + P[..., 2] * sin) / D[:, None]  # (N, T) in units of the distance
+    across = (P[..., 2] * cos - P[..., 1] * sin) / D[:, None]
+    rows = torch.arange(len(D))
+    lateral = across[rows, across.abs().argmax(1)]  # (N,)
+    first = (along >= 0.9).to(torch.int8).argmax(1)  # the first such point (the end is one)
+    share = P[rows, first, 0] / end[:, 0].clamp_min(1.0)
+    return torch.stack([lateral, share.clamp(0.0, 1.0)], -1)
+
+
 @dataclass
 class Movements:
     """Integer paths of one split, padded with each last point: P (N, T, 3) float64 (t, x, y), L (N,), C (N,),
-    and each movement's plan (N, PLAN_DIM): log duration (ms), log reach (farthest point / distance)."""
+    and each movement's plan (N, PLAN_DIM + PLAN_SHAPE_DIM): log duration (ms), log reach (farthest point /
+    distance), lateral excursion / distance and the time share before 90 % of the distance (a model reads
+    the first ``plan_dim`` columns)."""
 
     P: torch.Tensor
     L: torch.Tensor
@@ -43,7 +59,8 @@ class Movements:
         end = self.P[rows, self.L - 1]  # (N, 3)
         D = end[:, 1:].norm(dim=-1).clamp_min(1.0)
         reach = self.P[..., 1:].norm(dim=-1).amax(1) / D  # (N,) >= 1 (the end is at D)
-        self.plan = torch.stack([end[:, 0].clamp_min(1.0).log(), reach.clamp_min(1.0).log()], -1)
+        self.plan = torch.cat([torch.stack([end[:, 0].clamp_min(1.0).log(), reach.clamp_min(1.0).log()], -1),
+                               plan_shape(self.P, end, D)], -1)
 
     @classmethod
     def of(cls, ds: TrajectoryDataset, params: NormalizationParams) -> Movements:
@@ -80,7 +97,8 @@ class Movements:
         full = lambda v: v.expand(-1, S)  # noqa: E731 - per-movement values at every step
         return {"rem": rem, "prev": prev_frame, "prev_dt": prev[..., 0], "prev_cls": prev_cls,
                 "t": P[:, :S, 0], "k": k, "D": full(D[:, None]), "c": full(self.C[idx][:, None]),
-                "dir_cos": full(cos), "dir_sin": full(sin), "plan": self.plan[idx][:, None, :].expand(-1, S, -1),
+                "dir_cos": full(cos), "dir_sin": full(sin),
+                "plan": self.plan[idx][:, None, : model.plan_dim].expand(-1, S, -1),
                 "valid": k < (L - 1)[:, None],
                 "event": events(P, L, k), "dt": d[..., 0], "scale": scale, "step_px": d[..., 1:],
                 "y": step / scale[..., None]}  # screen frame: the mixture rotates its target-frame components
