@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from trajsynth.data.sets import TrajectorySet
 from trajsynth.data.train_data import load_train_data
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer
@@ -110,3 +111,19 @@ def test_series_ceiling_scores_generated_and_reconstructed_windows(tmp_path):
     assert all(len(c) == 22 and min(c) >= 0 for c in curves.values())  # 24 steps: 22 second differences
     bad = run_script("series_ceiling.py", "--dataset", "sines", "--max-windows", "0")
     assert bad.returncode == 2 and "--max-windows must be >= 1, got 0" in bad.stderr
+
+
+def test_filter_probe_keeps_one_candidate_per_test_movement(ar_mdn_ckpt, model_data_dir, tmp_path):
+    out = tmp_path / "kept.npz"
+    r = run_script("filter_probe.py", str(ar_mdn_ckpt), str(model_data_dir), "--out", str(out), "--candidates", "3",
+                   "--n", "20", "--n-train", "60", "--critic-iterations", "30")
+    assert r.returncode == 0, r.stderr
+    stats = json.loads(r.stdout.splitlines()[-2])
+    assert stats["candidates"] == 3 and stats["mean_logit_kept"] >= stats["mean_logit_all"] - 0.5
+    kept = np.load(out)
+    real = TrajectorySet.from_split(model_data_dir, "test", 20, 0)
+    ends = kept["paths_points"][kept["paths_offsets"][1:] - 1, 1:]
+    assert np.array_equal(ends, np.stack([p[-1, 1:] for p in real.paths]).astype(np.float32)), \
+        "each kept movement goes to its test movement's end point"
+    again = run_script("filter_probe.py", str(ar_mdn_ckpt), str(model_data_dir), "--out", str(out))
+    assert again.returncode == 1 and again.stderr.strip() == f"error: {out} already exists; choose another output file"
