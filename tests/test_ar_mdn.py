@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import math
 from pathlib import Path
 
@@ -358,3 +359,61 @@ def test_plan_shape_is_given_to_every_step_and_drawn_with_the_plan(data, tmp_pat
     assert (recorded[:, None, :] == train.plan[None]).all(-1).any(-1).all(), "whole plans of training movements"
     P, L, _ = model.sample_paths(20, torch.zeros(20, 1), rng=torch.Generator().manual_seed(0))
     assert np.isfinite(P).all() and (L >= 2).all()
+
+
+@pytest.fixture(scope="module")
+def with_critic(data, tmp_path_factory) -> tuple[Trainer, Path]:
+    run_dir = tmp_path_factory.mktemp("ar_mdn_critic")
+    tr = Trainer(tiny(ar_iterations=20, critic=True, candidates=3, critic_iterations=12, save_interval=4), data,
+                 run_dir, tensorboard=False, progress=False)
+    return tr, tr.train()
+
+
+def test_critic_phase_trains_only_the_critic_after_the_fit(with_critic, tmp_path):
+    tr, final = with_critic
+    assert [p.name for p in tr.phases] == ["fit", "critic"] and bool(tr.model.critic_trained)
+    fit, crit = (torch.load(final.parent / f"{name}_final.pt", weights_only=True)["model_state"]
+                 for name in ("fit", "critic"))
+    assert all(torch.equal(fit[k], crit[k]) for k in fit if not k.startswith("critic")), "the step model is frozen"
+    assert not all(torch.equal(fit[k], crit[k]) for k in fit if k.startswith("critic.")), "the critic has trained"
+    evals = [json.loads(line) for line in (final.parent / "metrics.jsonl").read_text().splitlines()]
+    last = [e for e in evals if e.get("phase") == "critic" and "val_critic_accuracy" in e][-1]
+    assert 0 <= last["val_critic_accuracy"] <= 1 and math.isfinite(last["val_critic_loss"])
+    plain = Trainer(tiny(ar_iterations=1), tr.data, tmp_path, tensorboard=False, progress=False)
+    assert [p.name for p in plain.phases] == ["fit"] and not hasattr(plain.model, "critic")
+
+
+def test_resume_in_the_critic_phase_matches_uninterrupted_run(with_critic, data, tmp_path):
+    full, final = with_critic
+    resumed = Trainer.from_checkpoint(final.parent / "critic_iter4.pt", data, tmp_path, tensorboard=False,
+                                      progress=False)
+    resumed.train()
+    a, b = weights(full.model), weights(resumed.model)
+    assert all(torch.equal(a[k], b[k]) for k in a), "resumed critic must end with identical weights"
+
+
+def test_generation_keeps_the_candidate_the_critic_favours(with_critic):
+    model = with_critic[0].model.eval()
+    assert model.chooses
+    n, k = 6, model.cfg.candidates
+    favoured = torch.arange(n) % k  # which candidate of each movement the stand-in critic rates far higher
+    model.critic_logits = lambda X, L: torch.where(torch.arange(len(L)) % k == favoured.repeat_interleave(k),
+                                                   50.0, -50.0)
+    try:
+        targets = torch.tensor([[120.0, 40.0]] * n)
+        P, L, info = model.sample_paths(n, torch.zeros(n, 1), rng=torch.Generator().manual_seed(2), targets=targets)
+        kept = model._choose(torch.as_tensor(P).repeat_interleave(k, 0), torch.as_tensor(L).repeat_interleave(k, 0),
+                             np.repeat(info["distance"], k), k, torch.Generator().manual_seed(0))
+    finally:
+        del model.critic_logits
+    assert torch.equal(kept, torch.arange(n) * k + favoured)
+    assert np.array_equal(P[np.arange(n), L - 1, 1:], targets.numpy()) and len(info["distance"]) == n
+
+
+def test_candidates_need_a_critic_and_are_not_batched_continuously(with_critic):
+    with pytest.raises(ConfigError, match="needs critic=true"):
+        ARMDNConfig(candidates=2)
+    s = trajsynth.load(with_critic[1])
+    assert s.steps_live and not s.continuous
+    p = s.path((10, 20), (130, 60), seed=3)
+    assert np.array_equal(p[-1, 1:], (130, 60)) and np.array_equal(p, s.path((10, 20), (130, 60), seed=3))

@@ -149,6 +149,7 @@ class Family:
     # Hyperparameter search: phase → {config key: {type: categorical|int|float, choices | low, high, log}}
     search_space: dict[str, dict[str, dict]] = field(default_factory=dict)
     phase_names: tuple[str, ...] = ()
+    optional_phases: tuple[str, ...] = ()  # of phase_names, those only some configurations run (ar_mdn: critic)
     # A run that starts from a finished checkpoint of another family: (ckpt, path, run) → (run adapted to it,
     # a checkpoint of this family with the phases it stands for done), for Trainer.continue_from.
     start_from: Callable[[dict, Any, Any], tuple[Any, dict]] | None = None

@@ -78,7 +78,7 @@ def create_app(sampler: TrajectorySampler, ckpt: dict[str, Any], settings: Setti
     settings = settings or Settings()
     if settings.batching not in BATCHING:
         raise ValueError(f"batching must be one of {', '.join(BATCHING)}, got {settings.batching!r}")
-    continuous = settings.batching == "continuous" and sampler.steps_live  # unseeded paths; the batcher: the rest
+    continuous = settings.batching == "continuous" and sampler.continuous  # unseeded paths; the batcher: the rest
     if settings.workers is None:  # stepping is Python-bound: in a process of its own it has a core and a GIL
         settings = dataclasses.replace(settings, workers=1 if continuous and checkpoint is not None else 0)
     stream = None

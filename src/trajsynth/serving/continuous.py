@@ -2,7 +2,8 @@
 
 With micro-batching (``batching.py``) a batch of requests is answered when its *longest* movement
 is drawn, and a request that arrives meanwhile waits for the whole batch first. For a family that
-draws step by step (:attr:`TrajectorySampler.steps_live`: ar_mdn) a stepper instead keeps one
+draws step by step (:attr:`TrajectorySampler.continuous`: ar_mdn, unless it chooses among
+candidates) a stepper instead keeps one
 :class:`~trajsynth.models.ar_mdn.rollout.Rollout` going: before each step it adds the requests
 that arrived (up to ``max_live`` rows), after each step it answers those whose movement ended. A
 request waits at most one step to start and is answered after its own steps, the way servers of
@@ -98,9 +99,9 @@ class ContinuousBatcher:
 
     def __init__(self, sampler: TrajectorySampler, max_live: int = 64, max_queue: int = 1024,
                  checkpoint: str | Path | None = None, workers: int = 0):
-        if not sampler.steps_live:
-            raise ValueError(f"the {sampler.family} family does not draw step by step toward an end point: "
-                             "continuous batching needs one that does (ar_mdn); use micro-batching")
+        if not sampler.continuous:
+            raise ValueError(f"this {sampler.family} model does not draw step by step toward an end point: "
+                             "continuous batching needs one that does (ar_mdn without candidates); use micro-batching")
         if workers > 0 and checkpoint is None:
             raise ValueError("worker processes load the checkpoint file: pass checkpoint= with workers > 0")
         self.sampler, self.max_live, self.max_queue = sampler, max_live, max_queue

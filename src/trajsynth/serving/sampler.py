@@ -253,6 +253,12 @@ class TrajectorySampler:
         (:meth:`join`)."""
         return self.directed and getattr(self.model, "integer_paths", False) and hasattr(self.model, "rollout")
 
+    @property
+    def continuous(self) -> bool:
+        """Whether a server can run the model with continuous batching: it draws step by step, and does not
+        choose among whole candidate movements (an ar_mdn with a critic and candidates > 1 does)."""
+        return self.steps_live and not getattr(self.model, "chooses", False)
+
     def join(self, run, starts: np.ndarray, ends: np.ndarray, gen: torch.Generator) -> torch.Tensor:
         """Add movements from checked ``starts`` to ``ends`` (n, 2) to a running roll-out (``model.rollout``)
         as :meth:`paths` would draw them; their ids (n,). Call it under ``torch.inference_mode()``."""

@@ -14,8 +14,10 @@ FAMILY = Family(
     training_cls=ARMDNTraining,
     presets=PRESETS,
     description="autoregressive mixture-density step model: a GRU draws each logged event's kind (move, arrive, "
-                "press), integer-ms interval and pixel step toward the target (one phase: fit)",
-    phase_names=("fit",),
+                "press), integer-ms interval and pixel step toward the target (phase fit; with critic=true, "
+                "phase critic: a GRU critic that picks among candidates)",
+    phase_names=("fit", "critic"),
+    optional_phases=("critic",),  # with critic=true
 )
 
 __all__ = ["FAMILY", "ARMDNConfig", "ARMDNModel"]

@@ -68,6 +68,14 @@ class ARMDNConfig:
     temperature: float = 1.0  # of the step: small-step classes and mixture weights
     dt_temperature: float = 1.0  # of the interval classes
     sigma_temperature: float = 0.5  # variance factor of the step's Gaussians
+    # A critic: a GRU over the trajectory features, trained (phase ``critic``) to tell the training users'
+    # movements from the model's own. With it, ``candidates`` movements are drawn per requested one and one
+    # is kept with probability proportional to exp(critic logit), the critic's estimate of the density ratio
+    # people / model (importance resampling, as in discriminator rejection sampling). candidates 1: no choice.
+    critic: bool = False
+    critic_hidden: int = 64
+    critic_layers: int = 2
+    candidates: int = 1
 
     def __post_init__(self) -> None:
         if self.feature_dim != 8:
@@ -76,7 +84,7 @@ class ARMDNConfig:
             raise ConfigError(f"condition_dim must be 1 (the distance), got {self.condition_dim}")
         minimum = {"grid_radius": 0, "max_seq_len": 3, "hidden_dim": 1, "num_layers": 1, "dt_embed_dim": 1,
                    "head_dim": 1, "n_components": 1, "dt_exact_ms": 1, "dt_log_buckets": 1, "n_angle_bins": 1,
-                   "n_plan_bins": 1, "plan_records": 1}
+                   "n_plan_bins": 1, "plan_records": 1, "critic_hidden": 1, "critic_layers": 1, "candidates": 1}
         for name, low in minimum.items():
             at_least(self, low, (name,))
         if min(self.heading_components, self.screen_components) < 0 \
@@ -97,6 +105,8 @@ class ARMDNConfig:
             raise ConfigError(f"step_scale must be one of {STEP_SCALES}, got {self.step_scale!r}")
         if not self.scale_floor_px > 0:
             raise ConfigError(f"scale_floor_px must be > 0, got {self.scale_floor_px}")
+        if self.candidates > 1 and not self.critic:
+            raise ConfigError(f"candidates ({self.candidates}) > 1 needs critic=true: the critic chooses among them")
         for name in ("temperature", "dt_temperature", "sigma_temperature"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -114,12 +124,22 @@ class ARMDNTrain(TrainConfig):
     dequantize: bool = True  # add U(-½, ½) px to each training step: a density of integer steps, not spikes
     eval_samples: int = 500  # validation movements generated at each evaluation
     eval_nll_movements: int = 2000  # validation movements whose NLL is measured
+    # Phase ``critic`` (with critic=true): critic_movements training movements against as many of the fitted
+    # model's own, drawn to their end points; Adam, balanced batches of critic_batch_size per class.
+    critic_iterations: int = 1500
+    critic_movements: int = 8000
+    critic_batch_size: int = 64
+    critic_lr: float = 2e-3
 
     def __post_init__(self) -> None:
         super().__post_init__()
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        at_least(self, 1, ("ar_iterations", "eval_samples", "eval_nll_movements"))
+        at_least(self, 1, ("ar_iterations", "eval_samples", "eval_nll_movements", "critic_iterations",
+                           "critic_batch_size"))
+        at_least(self, 10, ("critic_movements",))
+        if not self.critic_lr > 0:
+            raise ConfigError(f"critic_lr must be > 0, got {self.critic_lr}")
 
 
 # Presets: differences from the defaults, in architecture and training keys alike.
@@ -132,5 +152,6 @@ PRESETS: dict[str, dict] = {
     "tiny": dict(hidden_dim=16, head_dim=16, dt_embed_dim=4, n_components=3, heading_components=1,
                  screen_components=1, grid_radius=1, dt_exact_ms=32, dt_log_buckets=4, n_angle_bins=8, n_plan_bins=4,
                  plan_records=32, ar_iterations=20, batch_size=16, log_interval=5, eval_interval=10,
-                 save_interval=10, eval_samples=50, eval_nll_movements=64),
+                 save_interval=10, eval_samples=50, eval_nll_movements=64, critic_hidden=8, critic_layers=1,
+                 critic_iterations=10, critic_movements=60, critic_batch_size=8),
 }

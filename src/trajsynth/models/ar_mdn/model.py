@@ -56,6 +56,7 @@ import torch
 from torch import nn
 
 from ...data.features import NormalizationParams, padded_to_features
+from ...metrics.discriminative import GRUReadout
 from ..angles import draw_angles
 from .config import ARMDNConfig
 
@@ -184,6 +185,9 @@ class ARMDNModel(nn.Module):
         self.n_grid = len(self.grid) if R > 0 else 0
         # + the larger steps' classes: free (n_grid), and with axis_classes on the x axis, on the y axis
         self.grid_out = nn.Linear(cfg.head_dim, self.n_grid + (3 if cfg.axis_classes else 1)) if R > 0 else None
+        if cfg.critic:  # reads the trajectory features; the 0/1 buffer says whether phase critic has trained it
+            self.critic = GRUReadout(cfg.feature_dim, cfg.critic_hidden, cfg.critic_layers)
+            self.register_buffer("critic_trained", torch.zeros((), dtype=torch.bool))
 
     # ----------------------------------------------------------------- data constants
     @property
@@ -427,12 +431,44 @@ class ARMDNModel(nn.Module):
         """:meth:`generate`, and the integer paths P (n, max_seq_len, 3) float64 the features were made from
         (t_ms, x, y; the last point repeated): a caller that wants pixels need not invert X."""
         P, L, info = self.sample_paths(n, conditions, rng, targets)
-        T = self.cfg.max_seq_len
+        return torch.from_numpy(self.features(P, L, info["distance"])), torch.from_numpy(L), P
+
+    def features(self, P: np.ndarray, L: np.ndarray, distance: np.ndarray) -> np.ndarray:
+        """Trajectory features X (n, T, 8) float32 of padded integer paths P (n, T, 3), lengths L (n,) and the
+        requested distances (n,) px: dx, dy scaled by the requested distance, so that features_to_paths
+        gives the integer path back."""
+        T = P.shape[1]
         X, _, _ = padded_to_features(P, L, self.params)
         valid = np.arange(T)[None, :] < L[:, None]  # (n, T)
-        pos = (2 / np.pi) * np.arctan(P[:, :, 1:] / info["distance"][:, None, None])  # (n, T, 2)
+        pos = (2 / np.pi) * np.arctan(P[:, :, 1:] / distance[:, None, None])  # (n, T, 2)
         X[..., :2] = np.where(valid[..., None], pos, 0.0)
-        return torch.from_numpy(X), torch.from_numpy(L), P
+        return X
+
+    @property
+    def chooses(self) -> bool:
+        """Whether generation draws several candidates per movement and keeps the one the critic picks."""
+        return self.cfg.critic and self.cfg.candidates > 1 and bool(self.critic_trained)
+
+    def critic_logits(self, X: np.ndarray, L: np.ndarray, chunk: int = 1024) -> torch.Tensor:
+        """The critic's logits (n,) (people: > 0) of features X (n, T, 8) with lengths L (n,), by chunks of
+        similar length."""
+        order = np.argsort(L, kind="stable")
+        out = torch.empty(len(L))
+        with torch.no_grad():
+            for s in range(0, len(L), chunk):
+                rows = torch.as_tensor(order[s : s + chunk])
+                lengths = torch.as_tensor(L)[rows]
+                x = torch.as_tensor(X)[rows, : int(lengths.max())]
+                out[rows] = self.critic.last(x, lengths).squeeze(-1)
+        return out
+
+    def _choose(self, P: torch.Tensor, L: torch.Tensor, D: np.ndarray, k: int, rng: torch.Generator | None
+                ) -> torch.Tensor:
+        """Rows (n,) to keep of n·k candidates (k consecutive rows per movement): one per movement, drawn with
+        probability ∝ exp(critic logit)."""
+        logits = self.critic_logits(self.features(P.numpy(), L.numpy(), D), L.numpy()).view(-1, k)  # (n, k)
+        pick = torch.multinomial(torch.softmax(logits.double(), -1), 1, generator=rng).squeeze(-1)  # (n,)
+        return torch.arange(len(pick)) * k + pick
 
     @torch.inference_mode()
     def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
@@ -441,9 +477,17 @@ class ARMDNModel(nn.Module):
         ``distance`` requested px, ``snap_px`` the distance the press jumped onto the target (0 after an
         arrival), ``arrive_px`` the length of the arriving step (0 without one), ``forced`` whether the
         press was forced at max_seq_len."""
-        target, c, plan = self.prepare(n, conditions, rng, targets)
+        k = self.cfg.candidates if self.chooses else 1
+        if k > 1:  # each movement's candidates on consecutive rows
+            conditions = torch.as_tensor(conditions).reshape(n, -1).repeat_interleave(k, 0)
+            targets = None if targets is None else torch.as_tensor(targets).reshape(n, 2).repeat_interleave(k, 0)
+        target, c, plan = self.prepare(n * k, conditions, rng, targets)
         P, L, info = self._roll_out(target, c, plan, rng)
-        return P.numpy(), L.numpy(), {"distance": self.distance(c).numpy(), **{k: v.numpy() for k, v in info.items()}}
+        D = self.distance(c).numpy()
+        if k > 1:
+            keep = self._choose(P, L, D, k, rng)
+            P, L, D, info = P[keep], L[keep], D[keep.numpy()], {key: v[keep] for key, v in info.items()}
+        return P.numpy(), L.numpy(), {"distance": D, **{key: v.numpy() for key, v in info.items()}}
 
     def prepare(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:

@@ -20,6 +20,7 @@ from ...data.loading import LengthAwareBatchSampler, TrajectoryDataset
 from ...optim import build_scheduler, step_scheduler
 from ..base import FamilyTraining, Phase, guard_finite
 from .config import ARMDNTrain
+from .critic import CriticPhase
 from .model import ARRIVE, MOVE, PRESS, ARMDNModel, to_frame
 
 PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "mix_out", "grid_out", "norm", "angle_hist",
@@ -52,6 +53,7 @@ class Movements:
     P: torch.Tensor
     L: torch.Tensor
     C: torch.Tensor
+    X: torch.Tensor | None = None  # the split's features (N, T, 8) float32, for the critic
     plan: torch.Tensor = field(init=False)
 
     def __post_init__(self) -> None:
@@ -67,7 +69,7 @@ class Movements:
         C = ds.C.numpy().reshape(len(ds), -1)[:, 0]  # (N,)
         paths = features_to_paths(ds.X.numpy(), C, ds.L.numpy(), params)
         P, L = pad_paths([np.round(p) for p in paths], ds.max_len)  # the logs are integer ms and px
-        return cls(torch.as_tensor(P), torch.as_tensor(L), torch.as_tensor(C, dtype=torch.float64))
+        return cls(torch.as_tensor(P), torch.as_tensor(L), torch.as_tensor(C, dtype=torch.float64), ds.X)
 
     def ends(self) -> torch.Tensor:
         return self.P[torch.arange(len(self.L)), self.L - 1, 1:]  # (N, 2)
@@ -127,15 +129,19 @@ class ARMDNTraining(FamilyTraining):
         ends = self.train_set.ends()
         model.set_data(params, torch.atan2(ends[:, 1], ends[:, 0]).numpy(), ends.norm(dim=-1).numpy(),
                        self.train_set.plan.numpy(), self.train_set.longest_step(), seed=cfg.seed)
-        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.lr)
+        # the step model's weights: the critic has its own phase and optimiser
+        self.fit_params = [p for name, p in model.named_parameters() if not name.startswith("critic.")]
+        self.opt = torch.optim.Adam(self.fit_params, lr=cfg.lr)
         self.sched = build_scheduler(cfg.lr_schedule, self.opt, cfg.ar_iterations)
         self.pos = {"epoch": 0, "batch_pos": 0, "steps": 0}
         self._batches = None
+        self.critic = CriticPhase(model, cfg, self.train_set, self.val_set) if model.cfg.critic else None
 
     # ----- state -------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict() if self.sched else None,
-                **self.pos}
+        state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict() if self.sched else None,
+                 **self.pos}
+        return state if self.critic is None else {**state, "critic": self.critic.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:
         self.opt.load_state_dict(state["optimizer"])
@@ -143,11 +149,19 @@ class ARMDNTraining(FamilyTraining):
             self.sched.load_state_dict(state["scheduler"])
         self.pos = {k: int(state[k]) for k in ("epoch", "batch_pos", "steps")}
         self._batches = None
+        if self.critic is not None and "critic" in state:
+            self.critic.load_state_dict(state["critic"])
 
     def phases(self) -> list[Phase]:
-        return [Phase("fit", self.cfg.ar_iterations, self.step, self.evaluate, self._line, tracked="val_nll",
-                      parts=PARTS, preview=self._preview,
-                      on_evaluate=lambda ev: step_scheduler(self.sched, ev["val_nll"]))]
+        fit = Phase("fit", self.cfg.ar_iterations, self.step, self.evaluate, self._line, tracked="val_nll",
+                    parts=PARTS, preview=self._preview,
+                    on_evaluate=lambda ev: step_scheduler(self.sched, ev["val_nll"]))
+        if self.critic is None:
+            return [fit]
+        c = self.critic
+        return [fit, Phase("critic", self.cfg.critic_iterations, c.step, c.evaluate, c.line, tracked="val_critic_loss",
+                           parts=("critic", "critic_trained"), start=c.start, finish=c.finish,
+                           eval_every=max(1, self.cfg.critic_iterations // 3))]
 
     # ----- training ----------------------------------------------------------
     def _epochs(self):
@@ -184,7 +198,7 @@ class ARMDNTraining(FamilyTraining):
         guard_finite(losses)
         self.opt.zero_grad(set_to_none=True)
         losses["total"].backward()
-        params = list(self.model.parameters())
+        params = self.fit_params
         self.ctx.sync_grads(params)
         if self.cfg.grad_clip > 0:
             torch.nn.utils.clip_grad_norm_(params, self.cfg.grad_clip)
