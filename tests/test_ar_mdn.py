@@ -12,6 +12,7 @@ import torch
 from conftest import synthetic_data_dir
 
 import trajsynth
+from trajsynth.cli.main import main
 from trajsynth.config import ConfigError
 from trajsynth.data.features import condition_to_distance, features_to_paths
 from trajsynth.data.train_data import load_train_data
@@ -417,3 +418,20 @@ def test_candidates_need_a_critic_and_are_not_batched_continuously(with_critic):
     assert s.steps_live and not s.continuous
     p = s.path((10, 20), (130, 60), seed=3)
     assert np.array_equal(p[-1, 1:], (130, 60)) and np.array_equal(p, s.path((10, 20), (130, 60), seed=3))
+
+
+def test_candidates_can_be_chosen_when_loading_a_model_with_a_critic(with_critic, trained, tmp_path, capsys):
+    final = with_critic[1]
+    assert trajsynth.load(final).model.cfg.candidates == 3
+    one = trajsynth.load(final, candidates=1)
+    assert not one.model.chooses and one.continuous, "one candidate: the critic is not used"
+    assert trajsynth.load(final, candidates=5).model.cfg.candidates == 5
+    with pytest.raises(ValueError, match="has no trained critic"):
+        trajsynth.load(trained[1], candidates=2)
+    with pytest.raises(ValueError, match="whole number >= 1"):
+        trajsynth.load(final, candidates=0)
+    assert trajsynth.load(trained[1], candidates=1).model.cfg.candidates == 1
+    assert main(["generate", str(final), "--n", "4", "--candidates", "2", "--out", str(tmp_path / "g.npz")]) == 0
+    assert np.load(tmp_path / "g.npz")["L"].shape == (4,)
+    assert main(["generate", str(trained[1]), "--n", "4", "--candidates", "2"]) == 2
+    assert "has no trained critic" in capsys.readouterr().err

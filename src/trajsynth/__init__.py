@@ -11,11 +11,14 @@ from __future__ import annotations
 __version__ = "0.1.0"
 
 
-def load(path, render: bool = True):
-    """Load a finished checkpoint for sampling; see :class:`trajsynth.serving.sampler.TrajectorySampler`."""
+def load(path, render: bool = True, candidates: int | None = None):
+    """Load a finished checkpoint for sampling; see :class:`trajsynth.serving.sampler.TrajectorySampler`.
+
+    ``candidates``: for an ``ar_mdn`` model trained with ``critic=true``, how many movements to draw per
+    kept one (1: the critic is not used); default: as trained."""
     from .serving.sampler import load as _load
 
-    return _load(path, render)
+    return _load(path, render, candidates)
 
 
 __all__ = ["load", "__version__"]

@@ -18,7 +18,7 @@ from ..data.timeseries import ENV_VAR as TIMEGAN_ENV
 from ..models.registry import SERIES_FAMILY, family_names
 from ..utils.atomic import write_text
 from .errors import CliError
-from .options import add_command, add_count, add_seed
+from .options import add_candidates, add_command, add_count, add_seed
 
 SPLITS = ("train", "val", "test")
 SHARED_TIMEGAN = Path("..") / "shared" / "datasets" / "timegan"
@@ -74,6 +74,7 @@ def _add_inputs(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-render", action="store_true",
                    help="score a continuous-output family's (latent_wgan's, timegan's) paths as decoded, not rendered "
                         "onto the event clock of its training data (whole px and ms)")
+    add_candidates(p)
 
 
 def _add_common(p: argparse.ArgumentParser, n_default: int = 2000) -> None:
@@ -122,9 +123,11 @@ def _sets(a: argparse.Namespace):
     from ..evaluation.sources import evaluation_inputs
 
     _check_inputs(a, want=1 if a.samples else 2)
+    if a.samples and a.candidates is not None:
+        raise CliError("--candidates sets how a checkpoint generates: give CKPT DATA_DIR, not --samples")
     return evaluation_inputs(a.inputs[-1], a.split, a.n, a.seed, checkpoint=None if a.samples else a.inputs[0],
                              samples=a.samples, real_directions=not a.own_directions,
-                             render=not a.no_render)
+                             render=not a.no_render, candidates=a.candidates)
 
 
 def _check_inputs(a: argparse.Namespace, want: int) -> None:
@@ -181,6 +184,9 @@ def _evaluate_reconstructions(a: argparse.Namespace) -> int:
         raise CliError("--reconstructions scores a checkpoint's own copies of the real movements: give CKPT "
                        "DATA_DIR, not --samples")
     _check_inputs(a, want=2)
+    if a.candidates is not None:
+        raise CliError("--candidates sets how a checkpoint generates; --reconstructions scores copies of the real "
+                       "movements")
     t0 = time.perf_counter()
     per_path = reconstruction_inputs(a.inputs[1], a.inputs[0], a.split, a.n, a.seed, render=not a.no_render)
     out = _out_dir(a, "eval")

@@ -24,7 +24,7 @@ from ..training.runs import new_run_dir
 from ..training.setup import build_run_config, check_until, continuing_config, load_continuable, user_values
 from ..utils.atomic import save_npz
 from .errors import CliError
-from .options import add_command, add_count, add_seed
+from .options import add_candidates, add_command, add_count, add_seed
 
 
 def _family_help() -> str:
@@ -260,12 +260,13 @@ def _add_no_render(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-render", action="store_true",
                    help="keep a continuous-output family's (latent_wgan's, timegan's) paths as decoded instead of "
                         "rendering them onto its training data's event clock (whole px and ms)")
+    add_candidates(p)
 
 
 def cmd_generate(a: argparse.Namespace) -> int:
     if a.out:
         check_samples_path(a.out)
-    sampler = TrajectorySampler.from_checkpoint(a.checkpoint, render=not a.no_render)
+    sampler = TrajectorySampler.from_checkpoint(a.checkpoint, render=not a.no_render, candidates=a.candidates)
     t0 = time.perf_counter()
     g = sampler.generate(a.n, a.distance, a.seed)
     print(f"{describe(g)} | {a.n / (time.perf_counter() - t0):.0f} traj/s")
@@ -279,7 +280,7 @@ def cmd_generate(a: argparse.Namespace) -> int:
 
 def cmd_export(a: argparse.Namespace) -> int:
     check_samples_path(a.out)
-    sampler = TrajectorySampler.from_checkpoint(a.checkpoint, render=not a.no_render)
+    sampler = TrajectorySampler.from_checkpoint(a.checkpoint, render=not a.no_render, candidates=a.candidates)
     conditions = None
     if a.conditions_from:
         C = load_split(resolve_data_dir(a.conditions_from), a.split, with_paths=False).C

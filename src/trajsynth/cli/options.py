@@ -60,3 +60,10 @@ def add_count(p: argparse.ArgumentParser, *flags: str, minimum: int = 1, **kw: A
 def add_seed(p: argparse.ArgumentParser, *flags: str, **kw: Any) -> argparse.Action:
     """A random seed: a non-negative integer."""
     return add_count(p, *(flags or ("--seed",)), minimum=0, **kw)
+
+
+def add_candidates(p: argparse.ArgumentParser) -> argparse.Action:
+    """``--candidates K``: movements drawn per kept one by an ar_mdn model with a trained critic."""
+    return add_count(p, "--candidates", metavar="K", default=None,
+                     help="an ar_mdn model trained with critic=true: draw K movements per kept one and keep the "
+                          "critic's pick (1: no choice; default: as trained)")

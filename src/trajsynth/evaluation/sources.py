@@ -107,9 +107,11 @@ class EvaluationInputs:
 
 def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None = 2000, seed: int = 0,
                       checkpoint: str | Path | None = None, samples: str | Path | None = None,
-                      real_directions: bool = True, render: bool = True) -> EvaluationInputs:
+                      real_directions: bool = True, render: bool = True, candidates: int | None = None
+                      ) -> EvaluationInputs:
     """The sets of one evaluation: a checkpoint's generations or a samples file, against a data directory
-    (``real_directions``: see :func:`checkpoint_set`; ``render``: see :class:`TrajectorySampler`)."""
+    (``real_directions``: see :func:`checkpoint_set`; ``render``, ``candidates``: see
+    :meth:`TrajectorySampler.from_checkpoint`)."""
     if (checkpoint is None) == (samples is None):
         raise ValueError("evaluate either a checkpoint or a samples file")
     real, reference = _real_and_reference(data_dir, split, n, seed)
@@ -120,7 +122,7 @@ def evaluation_inputs(data_dir: str | Path, split: str = "test", n: int | None =
         return EvaluationInputs(real, series_set(model, real, seed), reference,
                                 lambda X, L: model.embed(torch.as_tensor(X), torch.as_tensor(L)).numpy(),
                                 str(checkpoint))
-    sampler = TrajectorySampler.from_checkpoint(checkpoint, render)
+    sampler = TrajectorySampler.from_checkpoint(checkpoint, render, candidates)
     return EvaluationInputs(real, checkpoint_set(sampler, real, seed, real_directions), reference,
                             checkpoint_embed(sampler),
                             str(checkpoint))

@@ -42,7 +42,10 @@ class TrajectorySampler:
         self.clock, self.render = clock, render
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, render: bool = True) -> TrajectorySampler:
+    def from_checkpoint(cls, path: str | Path, render: bool = True, candidates: int | None = None
+                        ) -> TrajectorySampler:
+        """The sampler of a finished checkpoint; ``candidates`` (an ``ar_mdn`` trained with ``critic=true``)
+        replaces the number of movements drawn per kept one (1: the critic is not used)."""
         ckpt = load_checkpoint(path)
         cls.check_finished(ckpt, path)
         data = ckpt["data"]
@@ -51,7 +54,10 @@ class TrajectorySampler:
                                   "the sampler (generate, export-samples, serve, trajsynth.load) draws movements in "
                                   "pixels; score its sequences with `trajsynth evaluate CKPT DATA_DIR`")
         clock = _clock_of(data, path)
-        return cls(build_model(ckpt, path), NormalizationParams.from_dict(data["normalization"]),
+        model = build_model(ckpt, path)
+        if candidates is not None:
+            set_candidates(model, candidates, path)
+        return cls(model, NormalizationParams.from_dict(data["normalization"]),
                    data["condition_quantiles"], family=ckpt["family"], clock=clock, render=render)
 
     @staticmethod
@@ -322,6 +328,18 @@ def _clock_of(data: dict, path: str | Path) -> EventClock | None:
         raise CheckpointError(f"{path}: its recorded event clock is malformed ({type(e).__name__}: {e})") from None
 
 
-def load(path: str | Path, render: bool = True) -> TrajectorySampler:
-    """Load a finished checkpoint for sampling (``trajsynth.load``); ``render``: see :class:`TrajectorySampler`."""
-    return TrajectorySampler.from_checkpoint(path, render)
+def set_candidates(model: nn.Module, k: int, path: str | Path) -> None:
+    """Make ``model`` draw ``k`` movements per kept one; more than one needs a trained critic (ar_mdn)."""
+    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
+        raise ValueError(f"candidates must be a whole number >= 1, got {k!r}")
+    if k > 1 and not bool(getattr(model, "critic_trained", False)):
+        raise ValueError(f"{path} has no trained critic to choose among candidates (an ar_mdn model trained with "
+                         "--set critic=true has one)")
+    if hasattr(model, "critic_trained"):
+        model.cfg.candidates = int(k)
+
+
+def load(path: str | Path, render: bool = True, candidates: int | None = None) -> TrajectorySampler:
+    """Load a finished checkpoint for sampling (``trajsynth.load``); ``render``: see :class:`TrajectorySampler`;
+    ``candidates``: see :meth:`TrajectorySampler.from_checkpoint`."""
+    return TrajectorySampler.from_checkpoint(path, render, candidates)
