@@ -57,10 +57,12 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=5, help="batched calls timed (default: 5)")
     ap.add_argument("--calls", type=int, default=300, help="path() calls timed (default: 300)")
     ap.add_argument("--json", action="store_true", help="print one JSON object only")
+    ap.add_argument("--candidates", type=int, default=None,
+                    help="an ar_mdn with a critic: movements drawn per kept one (default: as trained)")
     a = ap.parse_args()
     try:
-        sampler = trajsynth.load(a.checkpoint)
-    except (CheckpointError, OSError) as e:
+        sampler = trajsynth.load(a.checkpoint, candidates=a.candidates)
+    except (CheckpointError, OSError, ValueError) as e:
         raise SystemExit(f"error: {e}") from None
     t = path_times(sampler, a.calls)
     result = {"family": sampler.family,
