@@ -26,7 +26,14 @@ import torch
 
 from trajsynth.data.sets import TrajectorySet
 from trajsynth.evaluation.sources import checkpoint_set, real_set
-from trajsynth.metrics.discriminative import PROTOCOLS, GRUReadout, _logits, _split_class, _train, pad_to
+from trajsynth.metrics.discriminative import (
+    PROTOCOLS,
+    GRUReadout,
+    _split_class,
+    _train,
+    pad_to,
+    readout_logits,
+)
 from trajsynth.serving.export import check_samples_path, write_samples
 from trajsynth.serving.sampler import TrajectorySampler
 
@@ -50,7 +57,7 @@ def train_critic(real: TrajectorySet, fake: TrajectorySet, seed: int, iterations
     critic = GRUReadout(X.shape[2], proto.hidden_size(X.shape[2]), proto.layers)
     _train(critic, X, L, y, parts, proto, iterations, rng)
     test = np.concatenate([parts[0][2], parts[1][2]])
-    acc = float(((_logits(critic, X, L, test) > 0).float() == y[test]).float().mean())
+    acc = float(((readout_logits(critic, X, L, test) > 0).float() == y[test]).float().mean())
     print(f"critic: held-out accuracy {acc:.3f} (training users vs generated, {n_r} + {len(fake)})", flush=True)
     return critic.eval()
 
@@ -58,7 +65,7 @@ def train_critic(real: TrajectorySet, fake: TrajectorySet, seed: int, iterations
 def resample(candidates: list[TrajectorySet], critic: GRUReadout, seed: int) -> tuple[TrajectorySet, dict]:
     """One candidate per row, drawn with probability ∝ exp(critic logit) among the row's candidates."""
     X, L = stacked(candidates)
-    logits = _logits(critic, X, L, np.arange(len(L))).reshape(len(candidates), -1).T.double()  # (n, K)
+    logits = readout_logits(critic, X, L, np.arange(len(L))).reshape(len(candidates), -1).T.double()  # (n, K)
     rng = torch.Generator().manual_seed(seed)
     pick = torch.multinomial(torch.softmax(logits, -1), 1, generator=rng).squeeze(-1).numpy()  # (n,)
     rows = np.arange(len(pick))

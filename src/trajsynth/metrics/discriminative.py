@@ -175,8 +175,10 @@ def _split_class(rng: np.random.Generator, idx: np.ndarray, val_frac: float) -> 
     return rest[n_val:], rest[:n_val], test
 
 
-def _logits(model: GRUReadout, X: torch.Tensor, L: torch.Tensor, idx: np.ndarray, chunk: int = 1024) -> torch.Tensor:
-    """Classifier logits (len(idx),) without gradients, in chunks of similar lengths."""
+def readout_logits(model: GRUReadout, X: torch.Tensor, L: torch.Tensor, idx: np.ndarray, chunk: int = 1024
+                   ) -> torch.Tensor:
+    """Classifier logits (len(idx),) of rows ``idx`` of X (N, T, F), L (N,), without gradients, in chunks of
+    similar lengths."""
     order = np.argsort(L[idx].cpu().numpy(), kind="stable")
     out = torch.empty(len(idx), device=X.device)
     with torch.no_grad():
@@ -211,7 +213,7 @@ def _train(model: GRUReadout, X, L, y, parts, proto: DiscriminativeProtocol, ite
         opt.step()
         if len(val) and it % proto.eval_every == 0:
             y_val = y[torch.as_tensor(val, device=X.device)]
-            v = float(F.binary_cross_entropy_with_logits(_logits(model, X, L, val), y_val))
+            v = float(F.binary_cross_entropy_with_logits(readout_logits(model, X, L, val), y_val))
             if v < best - 1e-4:
                 best, bad = v, 0
                 best_state = {k: t.detach().clone() for k, t in model.state_dict().items()}
@@ -237,7 +239,7 @@ def _one_run(real, fake, proto: DiscriminativeProtocol, seed: int, iterations: i
         model = GRUReadout(X.shape[2], proto.hidden_size(X.shape[2]), proto.layers).to(device)
     _train(model, X, L, y, parts, proto, iterations, rng)
     test = np.concatenate([parts[0][2], parts[1][2]])
-    pred = (_logits(model, X, L, test) > 0).float()
+    pred = (readout_logits(model, X, L, test) > 0).float()
     acc = float((pred == y[torch.as_tensor(test, device=device)]).float().mean())
     return abs(acc - 0.5)
 

@@ -40,14 +40,12 @@ class CriticSet:
         """n random movements of ``movements`` (a training.Movements with features ``X``) and as many drawn by
         ``model`` to their end points."""
         idx = torch.randperm(len(movements.L), generator=gen)[:n]
-        P, L, info = model.sample_paths(len(idx), movements.C[idx].reshape(-1, 1), rng=gen,
-                                        targets=movements.ends()[idx])
-        fake = torch.as_tensor(model.features(P, L, info["distance"]))  # (n, T, 8)
+        fake, L, _ = model.generate_with_paths(len(idx), movements.C[idx].reshape(-1, 1), rng=gen,
+                                               targets=movements.ends()[idx])  # (n, T, 8), (n,)
         real = movements.X[idx]
         T = max(real.size(1), fake.size(1))
         X = torch.cat([F.pad(real, (0, 0, 0, T - real.size(1))), F.pad(fake, (0, 0, 0, T - fake.size(1)))])
-        return cls(X, torch.cat([movements.L[idx], torch.as_tensor(L)]),
-                   torch.cat([torch.ones(len(idx)), torch.zeros(len(idx))]))
+        return cls(X, torch.cat([movements.L[idx], L]), torch.cat([torch.ones(len(idx)), torch.zeros(len(idx))]))
 
     def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         lengths = self.L[rows]
@@ -108,4 +106,3 @@ class CriticPhase:
 
     def line(self, it: int, mean: dict, its: float) -> str:
         return f"[critic] Iter {it:6d}/{self.cfg.critic_iterations} | loss {mean['critic']:.4f} | {its:.1f} it/s"
-

@@ -56,7 +56,7 @@ import torch
 from torch import nn
 
 from ...data.features import NormalizationParams, padded_to_features
-from ...metrics.discriminative import GRUReadout
+from ...metrics.discriminative import GRUReadout, readout_logits
 from ..angles import draw_angles
 from .config import ARMDNConfig
 
@@ -449,18 +449,9 @@ class ARMDNModel(nn.Module):
         """Whether generation draws several candidates per movement and keeps the one the critic picks."""
         return self.cfg.critic and self.cfg.candidates > 1 and bool(self.critic_trained)
 
-    def critic_logits(self, X: np.ndarray, L: np.ndarray, chunk: int = 1024) -> torch.Tensor:
-        """The critic's logits (n,) (people: > 0) of features X (n, T, 8) with lengths L (n,), by chunks of
-        similar length."""
-        order = np.argsort(L, kind="stable")
-        out = torch.empty(len(L))
-        with torch.no_grad():
-            for s in range(0, len(L), chunk):
-                rows = torch.as_tensor(order[s : s + chunk])
-                lengths = torch.as_tensor(L)[rows]
-                x = torch.as_tensor(X)[rows, : int(lengths.max())]
-                out[rows] = self.critic.last(x, lengths).squeeze(-1)
-        return out
+    def critic_logits(self, X: np.ndarray, L: np.ndarray) -> torch.Tensor:
+        """The critic's logits (n,) (people: > 0) of features X (n, T, 8) with lengths L (n,)."""
+        return readout_logits(self.critic, torch.as_tensor(X), torch.as_tensor(L), np.arange(len(L)))
 
     def _choose(self, P: torch.Tensor, L: torch.Tensor, D: np.ndarray, k: int, rng: torch.Generator | None
                 ) -> torch.Tensor:
