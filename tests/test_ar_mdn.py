@@ -384,13 +384,16 @@ def test_critic_phase_trains_only_the_critic_after_the_fit(with_critic, tmp_path
     assert [p.name for p in plain.phases] == ["fit"] and not hasattr(plain.model, "critic")
 
 
-def test_resume_in_the_critic_phase_matches_uninterrupted_run(with_critic, data, tmp_path):
-    full, final = with_critic
-    resumed = Trainer.from_checkpoint(final.parent / "critic_iter4.pt", data, tmp_path, tensorboard=False,
-                                      progress=False)
+def assert_resume_matches(full: Trainer, checkpoint: Path, data, out: Path) -> None:
+    resumed = Trainer.from_checkpoint(checkpoint, data, out, tensorboard=False, progress=False)
     resumed.train()
     a, b = weights(full.model), weights(resumed.model)
-    assert all(torch.equal(a[k], b[k]) for k in a), "resumed critic must end with identical weights"
+    assert all(torch.equal(a[k], b[k]) for k in a), f"resumed from {checkpoint.name}: weights must be identical"
+
+
+def test_resume_in_the_critic_phase_matches_uninterrupted_run(with_critic, data, tmp_path):
+    full, final = with_critic
+    assert_resume_matches(full, final.parent / "critic_iter4.pt", data, tmp_path)
 
 
 def test_generation_keeps_the_candidate_the_critic_favours(with_critic):
@@ -435,3 +438,54 @@ def test_candidates_can_be_chosen_when_loading_a_model_with_a_critic(with_critic
     assert np.load(tmp_path / "g.npz")["L"].shape == (4,)
     assert main(["generate", str(trained[1]), "--n", "4", "--candidates", "2"]) == 2
     assert "has no trained critic" in capsys.readouterr().err
+
+
+def test_step_nlls_are_the_losses_per_step(trained):
+    tr, _ = trained
+    ts, model = tr.training.train_set, tr.model.eval()
+    idx = torch.arange(12)
+    batch = ts.batch(model, idx, None)
+    with torch.no_grad():
+        per_step, total = model.step_nlls(batch), model.losses(batch)["total"]
+    assert per_step.shape == batch["valid"].shape and (per_step[~batch["valid"]] == 0).all()
+    assert float(per_step.sum() / batch["valid"].sum()) == pytest.approx(float(total), rel=1e-5)
+
+
+@pytest.fixture(scope="module")
+def with_adversarial(data, tmp_path_factory) -> tuple[Trainer, Path]:
+    run_dir = tmp_path_factory.mktemp("ar_mdn_adversarial")
+    cfg = tiny(ar_iterations=12, critic=True, critic_iterations=6, adv_iterations=6, adv_groups=3, adv_candidates=2,
+               save_interval=3)
+    tr = Trainer(cfg, data, run_dir, tensorboard=False, progress=False)
+    return tr, tr.train()
+
+
+def test_adversarial_phase_tunes_the_step_model_against_the_frozen_critic(with_adversarial):
+    tr, final = with_adversarial
+    assert [p.name for p in tr.phases] == ["fit", "critic", "adversarial"]
+    critic, tuned = (torch.load(final.parent / f"{name}_final.pt", weights_only=True)["model_state"]
+                     for name in ("critic", "adversarial"))
+    assert not all(torch.equal(critic[k], tuned[k]) for k in critic if not k.startswith("critic")), "it trains"
+    assert all(torch.equal(critic[k], tuned[k]) for k in critic if k.startswith("critic")), "adv_critic_lr 0: frozen"
+    reference = tr.training.adversarial.reference.state_dict()
+    assert all(torch.equal(critic[k], reference[k]) for k in critic), "the KL reference is the fitted model"
+    P, L, _ = tr.model.sample_paths(8, torch.zeros(8, 1), rng=torch.Generator().manual_seed(1))
+    assert np.isfinite(P).all() and (L >= 2).all()
+
+
+def test_resume_in_the_adversarial_phase_matches_uninterrupted_run(with_adversarial, data, tmp_path):
+    full, final = with_adversarial
+    assert_resume_matches(full, final.parent / "adversarial_iter3.pt", data, tmp_path)
+
+
+def test_adversarial_phase_needs_a_critic_and_may_train_it(data, tmp_path):
+    with pytest.raises(ConfigError, match="needs critic=true"):
+        Trainer(tiny(adv_iterations=2), data, tmp_path / "a", tensorboard=False, progress=False)
+    with pytest.raises(ConfigError, match="adv_candidates"):
+        tiny(critic=True, adv_iterations=2, adv_candidates=1)
+    tr = Trainer(tiny(ar_iterations=4, critic=True, critic_iterations=2, adv_iterations=2, adv_groups=2,
+                      adv_candidates=2, adv_critic_lr=1e-3), data, tmp_path / "b", tensorboard=False, progress=False)
+    final = tr.train()
+    critic, tuned = (torch.load(final.parent / f"{name}_final.pt", weights_only=True)["model_state"]
+                     for name in ("critic", "adversarial"))
+    assert not all(torch.equal(critic[k], tuned[k]) for k in critic if k.startswith("critic.")), "the critic learns"

@@ -15,9 +15,10 @@ FAMILY = Family(
     presets=PRESETS,
     description="autoregressive mixture-density step model: a GRU draws each logged event's kind (move, arrive, "
                 "press), integer-ms interval and pixel step toward the target (phase fit; with critic=true, "
-                "phase critic: a GRU critic that picks among candidates)",
-    phase_names=("fit", "critic"),
-    optional_phases=("critic",),  # with critic=true
+                "phase critic: a GRU critic that picks among candidates; with adv_iterations > 0, phase adversarial: "
+                "policy gradient on the critic's verdict)",
+    phase_names=("fit", "critic", "adversarial"),
+    optional_phases=("critic", "adversarial"),  # with critic=true; with adv_iterations > 0
 )
 
 __all__ = ["FAMILY", "ARMDNConfig", "ARMDNModel"]

@@ -130,6 +130,15 @@ class ARMDNTrain(TrainConfig):
     critic_movements: int = 8000
     critic_batch_size: int = 64
     critic_lr: float = 2e-3
+    # Phase ``adversarial`` (adv_iterations > 0, needs critic=true; see adversarial.py): policy gradient on the
+    # critic's logit over adv_groups end points × adv_candidates own movements, a KL penalty of weight adv_kl to
+    # the fitted model, the likelihood of people's movements; adv_critic_lr > 0 keeps training the critic.
+    adv_iterations: int = 0
+    adv_lr: float = 1e-4
+    adv_groups: int = 32
+    adv_candidates: int = 4
+    adv_kl: float = 1.0
+    adv_critic_lr: float = 0.0
 
     def __post_init__(self) -> None:
         super().__post_init__()
@@ -138,6 +147,15 @@ class ARMDNTrain(TrainConfig):
         at_least(self, 1, ("ar_iterations", "eval_samples", "eval_nll_movements", "critic_iterations",
                            "critic_batch_size"))
         at_least(self, 10, ("critic_movements",))
+        at_least(self, 0, ("adv_iterations",))
+        at_least(self, 1, ("adv_groups",))
+        at_least(self, 2, ("adv_candidates",))
+        for name in ("adv_lr",):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
+        for name in ("adv_kl", "adv_critic_lr"):
+            if not getattr(self, name) >= 0:
+                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
         if not self.critic_lr > 0:
             raise ConfigError(f"critic_lr must be > 0, got {self.critic_lr}")
 

@@ -52,6 +52,18 @@ class CriticSet:
         return self.X[rows, : int(lengths.max())], lengths, self.y[rows]
 
 
+def critic_update(critic: torch.nn.Module, opt: torch.optim.Optimizer, x: torch.Tensor, lengths: torch.Tensor,
+                  y: torch.Tensor) -> float:
+    """One step of the critic on features x (B, T, 8), lengths (B,), labels y (B,) (people 1); its loss."""
+    critic.train()
+    loss = F.binary_cross_entropy_with_logits(critic.last(x, lengths).squeeze(-1), y)
+    guard_finite({"critic": loss})
+    opt.zero_grad(set_to_none=True)
+    loss.backward()
+    opt.step()
+    return float(loss.detach())
+
+
 class CriticPhase:
     """The critic's optimiser, draws, step and validation (composed into ARMDNTraining)."""
 
@@ -81,14 +93,7 @@ class CriticPhase:
         train = self.sets[0]
         n, B = len(train.L) // 2, self.cfg.critic_batch_size
         rows = torch.cat([torch.randint(n, (B,), generator=self.rng), n + torch.randint(n, (B,), generator=self.rng)])
-        x, lengths, y = train.batch(rows)
-        self.model.critic.train()
-        loss = F.binary_cross_entropy_with_logits(self.model.critic.last(x, lengths).squeeze(-1), y)
-        guard_finite({"critic": loss})
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        self.opt.step()
-        return {"critic": float(loss.detach())}
+        return {"critic": critic_update(self.model.critic, self.opt, *train.batch(rows))}
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:

@@ -375,10 +375,25 @@ class ARMDNModel(nn.Module):
         dequantised screen step divided by ``scale`` (B, S). ``step`` includes log |Jacobian| of the scaling
         (a density in px); with a grid it is the small-step class's −log P plus, for larger steps, that density.
         """
+        event_nll, dt_nll, step_nll, moving = self._nll_terms(b)
+        valid = b["valid"]
+        n_steps = valid.sum().clamp_min(1)
+        out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
+               "step": step_nll.sum() / moving.sum().clamp_min(1)}
+        out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
+        return out
+
+    def step_nlls(self, b: dict[str, torch.Tensor]) -> torch.Tensor:
+        """The negative log-likelihood (B, S) of each step of a batch (:meth:`losses`), 0 past each end."""
+        event_nll, dt_nll, step_nll, moving = self._nll_terms(b)
+        return (event_nll + dt_nll) * b["valid"] + torch.zeros_like(event_nll).masked_scatter(moving, step_nll)
+
+    def _nll_terms(self, b: dict[str, torch.Tensor]) -> tuple[torch.Tensor, ...]:
+        """Event and interval NLLs (B, S) at every step, the step NLLs (N,) of the N moving steps, and where
+        those are (B, S) bool."""
         h, _ = self.rnn(self.inp(self.step_inputs(b)))  # (B, S, H)
         h = self.drop(h)
         valid, event = b["valid"], b["event"]
-        n_steps = valid.sum().clamp_min(1)
         moving = valid & (event == MOVE)  # arrivals and presses land on the target: not drawn
         event_nll = nn.functional.cross_entropy(self.event_head(h).transpose(1, 2), event, reduction="none")
         dt_cls = self.dt_class(b["dt"])
@@ -387,11 +402,7 @@ class ARMDNModel(nn.Module):
         # net was trained on, and its mixture there can overflow (σ = inf); masked by multiplication, inf · 0
         # would still make the loss NaN.
         m = {k: v[moving] for k, v in b.items() if v.shape[:2] == moving.shape}  # (N, ...) each
-        step_nll = self._step_nll(h[moving], dt_cls[moving], m)  # (N,)
-        out = {"event": (event_nll * valid).sum() / n_steps, "dt": (dt_nll * valid).sum() / n_steps,
-               "step": step_nll.sum() / moving.sum().clamp_min(1)}
-        out["total"] = out["event"] + out["dt"] + out["step"] * moving.sum() / n_steps
-        return out
+        return event_nll, dt_nll, self._step_nll(h[moving], dt_cls[moving], m), moving
 
     def _step_nll(self, h: torch.Tensor, dt_cls: torch.Tensor, m: dict[str, torch.Tensor]) -> torch.Tensor:
         """−log p (N,) of N moving steps' screen steps (a density in px), from their hidden states h (N, H)
@@ -463,12 +474,13 @@ class ARMDNModel(nn.Module):
 
     @torch.inference_mode()
     def sample_paths(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
-                     targets: torch.Tensor | None = None) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
+                     targets: torch.Tensor | None = None, choose: bool = True
+                     ) -> tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]]:
         """Padded integer paths P (n, T, 3) (t_ms, x, y; the last point repeated), lengths L (n,), and per movement:
         ``distance`` requested px, ``snap_px`` the distance the press jumped onto the target (0 after an
         arrival), ``arrive_px`` the length of the arriving step (0 without one), ``forced`` whether the
-        press was forced at max_seq_len."""
-        k = self.cfg.candidates if self.chooses else 1
+        press was forced at max_seq_len. ``choose=False``: one draw per movement even where the critic chooses."""
+        k = self.cfg.candidates if self.chooses and choose else 1
         if k > 1:  # each movement's candidates on consecutive rows
             conditions = torch.as_tensor(conditions).reshape(n, -1).repeat_interleave(k, 0)
             targets = None if targets is None else torch.as_tensor(targets).reshape(n, 2).repeat_interleave(k, 0)

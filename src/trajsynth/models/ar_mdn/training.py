@@ -15,10 +15,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
+from ...config import ConfigError
 from ...data.features import NormalizationParams, features_to_paths, pad_paths
 from ...data.loading import LengthAwareBatchSampler, TrajectoryDataset
 from ...optim import build_scheduler, step_scheduler
 from ..base import FamilyTraining, Phase, guard_finite
+from .adversarial import AdversarialPhase
 from .config import ARMDNTrain
 from .critic import CriticPhase
 from .model import ARRIVE, MOVE, PRESS, ARMDNModel, to_frame
@@ -136,12 +138,21 @@ class ARMDNTraining(FamilyTraining):
         self.pos = {"epoch": 0, "batch_pos": 0, "steps": 0}
         self._batches = None
         self.critic = CriticPhase(model, cfg, self.train_set, self.val_set) if model.cfg.critic else None
+        if cfg.adv_iterations and self.critic is None:
+            raise ConfigError(f"adv_iterations ({cfg.adv_iterations}) > 0 needs critic=true: the phase adversarial "
+                              "learns from the critic's verdict")
+        self.adversarial = (AdversarialPhase(model, cfg, self.train_set, self.val_set, self.fit_params)
+                            if cfg.adv_iterations else None)
 
     # ----- state -------------------------------------------------------------
     def state_dict(self) -> dict:
         state = {"optimizer": self.opt.state_dict(), "scheduler": self.sched.state_dict() if self.sched else None,
                  **self.pos}
-        return state if self.critic is None else {**state, "critic": self.critic.state_dict()}
+        if self.critic is not None:
+            state["critic"] = self.critic.state_dict()
+        if self.adversarial is not None:
+            state["adversarial"] = self.adversarial.state_dict()
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         self.opt.load_state_dict(state["optimizer"])
@@ -151,6 +162,8 @@ class ARMDNTraining(FamilyTraining):
         self._batches = None
         if self.critic is not None and "critic" in state:
             self.critic.load_state_dict(state["critic"])
+        if self.adversarial is not None and "adversarial" in state:
+            self.adversarial.load_state_dict(state["adversarial"])
 
     def phases(self) -> list[Phase]:
         fit = Phase("fit", self.cfg.ar_iterations, self.step, self.evaluate, self._line, tracked="val_nll",
@@ -159,9 +172,14 @@ class ARMDNTraining(FamilyTraining):
         if self.critic is None:
             return [fit]
         c = self.critic
-        return [fit, Phase("critic", self.cfg.critic_iterations, c.step, c.evaluate, c.line, tracked="val_critic_loss",
-                           parts=("critic", "critic_trained"), start=c.start, finish=c.finish,
-                           eval_every=max(1, self.cfg.critic_iterations // 3))]
+        phases = [fit, Phase("critic", self.cfg.critic_iterations, c.step, c.evaluate, c.line,
+                             tracked="val_critic_loss", parts=("critic", "critic_trained"), start=c.start,
+                             finish=c.finish, eval_every=max(1, self.cfg.critic_iterations // 3))]
+        if (a := self.adversarial) is not None:  # it retrains the fitted weights (and the critic's, if it learns)
+            phases.append(Phase("adversarial", self.cfg.adv_iterations, a.step, self.evaluate, a.line,
+                                tracked="val_nll", parts=PARTS + ("critic",), start=a.start,
+                                eval_every=max(1, self.cfg.adv_iterations // 4)))
+        return phases
 
     # ----- training ----------------------------------------------------------
     def _epochs(self):
