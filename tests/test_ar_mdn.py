@@ -489,3 +489,28 @@ def test_adversarial_phase_needs_a_critic_and_may_train_it(data, tmp_path):
     critic, tuned = (torch.load(final.parent / f"{name}_final.pt", weights_only=True)["model_state"]
                      for name in ("critic", "adversarial"))
     assert not all(torch.equal(critic[k], tuned[k]) for k in critic if k.startswith("critic.")), "the critic learns"
+
+
+def test_movements_that_do_not_arrive_by_themselves_are_drawn_again(trained):
+    model = trained[0].model.eval()
+    n, targets = 300, torch.tensor([[150.0, -60.0]] * 300)
+
+    def draw(redraws: int):
+        model.cfg.redraws = redraws
+        try:
+            return model.sample_paths(n, torch.zeros(n, 1), rng=torch.Generator().manual_seed(4), targets=targets)
+        finally:
+            model.cfg.redraws = ARMDNConfig.redraws
+
+    P0, L0, info0 = draw(0)
+    failed0 = model.failed({k: torch.as_tensor(info0[k]) for k in ("forced", "snap_px")})
+    P3, L3, info3 = draw(3)
+    failed3 = model.failed({k: torch.as_tensor(info3[k]) for k in ("forced", "snap_px")})
+    assert failed0.float().mean() > 0.05, "the barely trained model fails often: something to redraw"
+    assert failed3.float().mean() < failed0.float().mean() / 2
+    assert np.array_equal(P3[np.arange(n), L3 - 1, 1:], targets.numpy()), "every movement still ends on its target"
+    assert (P3[:, 0] == 0).all(), "a restarted movement starts again at the origin at 0 ms"
+    again = draw(3)
+    assert np.array_equal(again[0], P3) and np.array_equal(again[1], L3), "reproducible from the seed"
+    with pytest.raises(ConfigError, match="redraws"):
+        ARMDNConfig(redraws=-1)

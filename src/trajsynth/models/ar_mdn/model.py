@@ -492,6 +492,11 @@ class ARMDNModel(nn.Module):
             P, L, D, info = P[keep], L[keep], D[keep.numpy()], {key: v[keep] for key, v in info.items()}
         return P.numpy(), L.numpy(), {"distance": D, **{key: v.numpy() for key, v in info.items()}}
 
+    def failed(self, s: dict[str, torch.Tensor]) -> torch.Tensor:
+        """Which movements (n,) of a roll-out's state did not arrive by themselves: forced at max_seq_len, or a
+        press that jumped more than ``max_press_jump_px`` onto the target."""
+        return s["forced"] | (s["snap_px"] > self.cfg.max_press_jump_px)
+
     def prepare(self, n: int, conditions: torch.Tensor, rng: torch.Generator | None = None,
                 targets: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """What a roll-out starts from: integer targets (n, 2) px, clamped conditions (n,) float64 and

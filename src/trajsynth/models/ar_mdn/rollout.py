@@ -60,7 +60,8 @@ class Rollout:
                "prev_cls": torch.full((n,), self.model.n_dt), "plan": plan,
                "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool),
                "snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool),
-               "step": torch.zeros(n, dtype=torch.long), "slot": self._slots(n), "id": ids}
+               "step": torch.zeros(n, dtype=torch.long), "tries": torch.zeros(n, dtype=torch.long),
+               "slot": self._slots(n), "id": ids}
         self.s = new if not self.s else {k: torch.cat([self.s[k], v]) for k, v in new.items()}
         h0 = torch.zeros(self.model.cfg.num_layers, n, self.model.cfg.hidden_dim)
         self.h = torch.cat([self.h, h0], 1)
@@ -90,6 +91,10 @@ class Rollout:
         pressing = self._draw(out, s)
         del s["rem"], s["rem_screen"], s["k"], s["scale"]  # this step's only: rows that leave need not carry them
         s["step"] = s["step"] + 1
+        again = pressing & m.failed(s) & (s["tries"] < m.cfg.redraws)
+        if again.any():
+            self._restart(again)
+            pressing = pressing & ~again
         if not pressing.any():
             return None
         done = {k: s[k][pressing] for k in ("id", "slot", "step", *INFO)}
@@ -101,6 +106,21 @@ class Rollout:
         last = torch.minimum(torch.arange(self.T), length[:, None] - 1)  # (m, T) the last point, repeated
         done["path"] = self.paths[slot].gather(1, last[..., None].expand(-1, -1, 3))
         return {**done, "length": length}
+
+    def _restart(self, rows: torch.Tensor) -> None:
+        """Start the movements of ``rows`` (n,) bool over: same id, slot and target, a new plan, one try more."""
+        m, s = self.model, self.s
+        plan, _ = m._draw_plans(m.distance(s["c"][rows]), self.rng)
+        s["plan"] = s["plan"].clone()
+        s["plan"][rows] = plan
+        for key in ("prev", "prev_screen", "prev_dt", "t", "pos", "snap_px", "arrive_px"):
+            s[key] = torch.where(rows.view(-1, *[1] * (s[key].dim() - 1)), 0.0, s[key])
+        s["arrived"], s["forced"] = s["arrived"] & ~rows, s["forced"] & ~rows
+        s["prev_cls"] = torch.where(rows, m.n_dt, s["prev_cls"])
+        s["step"] = torch.where(rows, 0, s["step"])
+        s["tries"] = s["tries"] + rows.long()
+        self.h = torch.where(rows[None, :, None], 0.0, self.h)
+        self.paths[s["slot"][rows]] = 0.0
 
     def _draw(self, out: torch.Tensor, a: dict[str, torch.Tensor]) -> torch.Tensor:
         """Draw each live row's step (GRU outputs ``out`` (n, H)) into its path and state; which rows pressed."""
