@@ -192,7 +192,7 @@ def test_an_unknown_set_key_is_one_line_with_the_closest_names(argv, tmp_path, c
     if argv[0] in ("train", "inspect-model", "quickstart"):  # the default family, ar_mdn
         assert main([*argv, *extra, "--set", "ar_iteration=5"]) == 2
         assert err_line(capsys) == ("error: unknown config key 'ar_iteration' (did you mean 'ar_iterations' or "
-                                    "'critic_iterations'?) for family ar_mdn")
+                                    "'adv_iterations' or 'critic_iterations'?) for family ar_mdn")
     else:  # the two-stage model's commands, and benchmark and tune, whose default it is
         assert main([*argv, *extra, "--set", "stage1_iteration=5"]) == 2
         assert err_line(capsys) == ("error: unknown config key 'stage1_iteration' (did you mean "
