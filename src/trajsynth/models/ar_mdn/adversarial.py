@@ -24,7 +24,6 @@ from __future__ import annotations
 import copy
 
 import torch
-from torch.nn import functional as F
 
 from ..base import guard_finite
 from .critic import CriticSet, critic_update
@@ -35,8 +34,8 @@ ADV_SEED = 4099  # offset of the seed of the phase's draws
 class AdversarialPhase:
     """Optimisers, the KL reference and the draws of phase ``adversarial`` (composed into ARMDNTraining)."""
 
-    def __init__(self, model, cfg, train_set, val_set, fit_params: list[torch.nn.Parameter]):
-        self.model, self.cfg, self.train_set, self.val_set = model, cfg, train_set, val_set
+    def __init__(self, model, cfg, train_set, fit_params: list[torch.nn.Parameter]):
+        self.model, self.cfg, self.train_set = model, cfg, train_set
         self.params = fit_params
         self.opt = torch.optim.Adam(fit_params, lr=cfg.adv_lr)
         self.critic_opt = torch.optim.Adam(model.critic.parameters(), lr=cfg.adv_critic_lr or cfg.critic_lr)
@@ -128,10 +127,7 @@ class AdversarialPhase:
         """One critic step on the drawn movements (X (n, T, 8), L (n,)) against as many people's."""
         ts = self.train_set
         real = torch.randint(len(ts.L), (len(L),), generator=self.rng)
-        T = max(X.size(1), ts.X.size(1))
-        padded = [F.pad(x, (0, 0, 0, T - x.size(1))) for x in (ts.X[real], X)]  # (n, T, 8) each
-        sets = CriticSet(torch.cat(padded), torch.cat([ts.L[real], L]),
-                         torch.cat([torch.ones(len(L)), torch.zeros(len(L))]))
+        sets = CriticSet.pair(ts.X[real], ts.L[real], X, L)
         return critic_update(self.model.critic, self.critic_opt, *sets.batch(torch.arange(2 * len(L))))
 
     def line(self, it: int, mean: dict, its: float) -> str:

@@ -42,10 +42,14 @@ class CriticSet:
         idx = torch.randperm(len(movements.L), generator=gen)[:n]
         fake, L, _ = model.generate_with_paths(len(idx), movements.C[idx].reshape(-1, 1), rng=gen,
                                                targets=movements.ends()[idx])  # (n, T, 8), (n,)
-        real = movements.X[idx]
+        return cls.pair(movements.X[idx], movements.L[idx], fake, L)
+
+    @classmethod
+    def pair(cls, real: torch.Tensor, real_L: torch.Tensor, fake: torch.Tensor, fake_L: torch.Tensor) -> CriticSet:
+        """People's features real (n, T1, 8) and the model's fake (m, T2, 8), zero-padded to one length."""
         T = max(real.size(1), fake.size(1))
         X = torch.cat([F.pad(real, (0, 0, 0, T - real.size(1))), F.pad(fake, (0, 0, 0, T - fake.size(1)))])
-        return cls(X, torch.cat([movements.L[idx], L]), torch.cat([torch.ones(len(idx)), torch.zeros(len(idx))]))
+        return cls(X, torch.cat([real_L, fake_L]), torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]))
 
     def batch(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         lengths = self.L[rows]

@@ -51,21 +51,26 @@ class Rollout:
     def add(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor) -> torch.Tensor:
         """New rows from their integer targets (n, 2) px, conditions (n,) and plans (n, PLAN_DIM); their ids (n,)."""
         n = len(target)
-        D = target.norm(dim=-1).clamp_min(1.0)
-        zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
         ids = torch.arange(self._next_id, self._next_id + n)
         self._next_id += n
-        new = {"D": D, "c": c, "dir_cos": target[:, 0] / D, "dir_sin": target[:, 1] / D, "prev": zeros(n, 2),
-               "prev_screen": zeros(n, 2), "prev_dt": zeros(n), "t": zeros(n),
-               "prev_cls": torch.full((n,), self.model.n_dt), "plan": plan,
-               "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool),
-               "snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool),
-               "step": torch.zeros(n, dtype=torch.long), "tries": torch.zeros(n, dtype=torch.long),
-               "slot": self._slots(n), "id": ids}
+        new = {**self._fresh(target, c, plan), "tries": torch.zeros(n, dtype=torch.long), "slot": self._slots(n),
+               "id": ids}
         self.s = new if not self.s else {k: torch.cat([self.s[k], v]) for k, v in new.items()}
         h0 = torch.zeros(self.model.cfg.num_layers, n, self.model.cfg.hidden_dim)
         self.h = torch.cat([self.h, h0], 1)
         return ids
+
+    def _fresh(self, target: torch.Tensor, c: torch.Tensor, plan: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The state of n movements about to draw their first step (:meth:`add`; :meth:`_restart`)."""
+        n = len(target)
+        D = target.norm(dim=-1).clamp_min(1.0)
+        zeros = lambda *shape: torch.zeros(*shape, dtype=torch.float64)  # noqa: E731
+        return {"D": D, "c": c, "dir_cos": target[:, 0] / D, "dir_sin": target[:, 1] / D, "prev": zeros(n, 2),
+                "prev_screen": zeros(n, 2), "prev_dt": zeros(n), "t": zeros(n),
+                "prev_cls": torch.full((n,), self.model.n_dt), "plan": plan,
+                "target": target, "pos": zeros(n, 2), "arrived": torch.zeros(n, dtype=torch.bool),
+                "snap_px": zeros(n), "arrive_px": zeros(n), "forced": torch.zeros(n, dtype=torch.bool),
+                "step": torch.zeros(n, dtype=torch.long)}
 
     def _slots(self, n: int) -> torch.Tensor:
         """n free path slots (n,), zeroed; the storage grows (doubling) when too few are free."""
@@ -91,10 +96,11 @@ class Rollout:
         pressing = self._draw(out, s)
         del s["rem"], s["rem_screen"], s["k"], s["scale"]  # this step's only: rows that leave need not carry them
         s["step"] = s["step"] + 1
-        again = pressing & m.failed(s) & (s["tries"] < m.cfg.redraws)
-        if again.any():
-            self._restart(again)
-            pressing = pressing & ~again
+        if m.cfg.redraws:  # movements that did not arrive by themselves start over, while they have tries left
+            again = pressing & m.failed(s) & (s["tries"] < m.cfg.redraws)
+            if again.any():
+                self._restart(again)
+                pressing = pressing & ~again
         if not pressing.any():
             return None
         done = {k: s[k][pressing] for k in ("id", "slot", "step", *INFO)}
@@ -111,13 +117,9 @@ class Rollout:
         """Start the movements of ``rows`` (n,) bool over: same id, slot and target, a new plan, one try more."""
         m, s = self.model, self.s
         plan, _ = m._draw_plans(m.distance(s["c"][rows]), self.rng)
-        s["plan"] = s["plan"].clone()
-        s["plan"][rows] = plan
-        for key in ("prev", "prev_screen", "prev_dt", "t", "pos", "snap_px", "arrive_px"):
-            s[key] = torch.where(rows.view(-1, *[1] * (s[key].dim() - 1)), 0.0, s[key])
-        s["arrived"], s["forced"] = s["arrived"] & ~rows, s["forced"] & ~rows
-        s["prev_cls"] = torch.where(rows, m.n_dt, s["prev_cls"])
-        s["step"] = torch.where(rows, 0, s["step"])
+        for key, v in self._fresh(s["target"][rows], s["c"][rows], plan).items():
+            s[key] = s[key].clone()  # the first rows' tensors may be the caller's (add does not copy them)
+            s[key][rows] = v
         s["tries"] = s["tries"] + rows.long()
         self.h = torch.where(rows[None, :, None], 0.0, self.h)
         self.paths[s["slot"][rows]] = 0.0

@@ -141,7 +141,7 @@ class ARMDNTraining(FamilyTraining):
         if cfg.adv_iterations and self.critic is None:
             raise ConfigError(f"adv_iterations ({cfg.adv_iterations}) > 0 needs critic=true: the phase adversarial "
                               "learns from the critic's verdict")
-        self.adversarial = (AdversarialPhase(model, cfg, self.train_set, self.val_set, self.fit_params)
+        self.adversarial = (AdversarialPhase(model, cfg, self.train_set, self.fit_params)
                             if cfg.adv_iterations else None)
 
     # ----- state -------------------------------------------------------------
