@@ -31,6 +31,7 @@ from trajsynth.models.ar_mdn.model import (
 from trajsynth.models.ar_mdn.training import events, plan_shape
 from trajsynth.models.registry import run_config
 from trajsynth.training.loop import Trainer
+from trajsynth.utils import threads
 
 MAX_LEN = 40
 
@@ -168,6 +169,29 @@ def test_resume_matches_uninterrupted_run(data, tmp_path):
     a, b = weights(full.model), weights(resumed.model)
     assert a.keys() == b.keys()
     assert all(torch.equal(a[k], b[k]) for k in a), "resumed run must end with identical weights"
+
+
+@pytest.mark.parametrize("n", [1, 2])
+def test_resumed_run_keeps_its_thread_count(data, tmp_path, monkeypatch, n):
+    # A different count changes the weights' last bits, so the policy (free cores now) must not decide.
+    monkeypatch.delenv("TRAJSYNTH_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    n = min(n, threads.cores())
+    before = torch.get_num_threads()
+    try:
+        Trainer(tiny(ar_iterations=2, save_interval=1), data, tmp_path / "a", tensorboard=False, progress=False,
+                threads=n).train()
+        torch.set_num_threads(3 - n)
+        Trainer.from_checkpoint(tmp_path / "a" / "fit_iter1.pt", data, tmp_path / "b", tensorboard=False,
+                                progress=False)
+        assert torch.get_num_threads() == n
+        monkeypatch.setenv("TRAJSYNTH_THREADS", "1")  # an explicit count still wins
+        torch.set_num_threads(2)
+        Trainer.from_checkpoint(tmp_path / "a" / "fit_iter1.pt", data, tmp_path / "c", tensorboard=False,
+                                progress=False)
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_loads_through_trajsynth_load(trained):

@@ -55,8 +55,11 @@ class Trainer:
             raise ValueError(f"data has max_seq_len {data.train.max_len} but the config says {max_len}")
         self.run, self.family, self.data, self.run_dir = run, fam, data, Path(run_dir)
         self.cfg, self.ctx = run.train, ctx or StepContext()
-        # The thread policy: the free cores, shared by the processes of this machine (torchrun ranks).
-        set_threads(threads or training_threads(workers=int(os.environ.get("LOCAL_WORLD_SIZE", "1"))))
+        # The thread policy: the free cores, shared by the processes of this machine (torchrun ranks);
+        # a resumed run keeps its checkpoint's count.
+        progress = resume[0].get("trainer_state") if resume is not None else None
+        before = progress.get("threads") if isinstance(progress, dict) else None
+        set_threads(threads or training_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), resumed=before))
         self.progress, self.log_lines = progress, log_lines and self.ctx.is_main
         torch.manual_seed(run.train.seed)
         self.model = fam.model_cls(run.arch)
@@ -78,7 +81,8 @@ class Trainer:
     # ----- checkpoints ------------------------------------------------------
     def checkpoint_payload(self) -> dict:
         return {"family": self.family.name, "family_version": self.family.version, **self.run.to_dict(),
-                "model_state": self.model.state_dict(), "trainer_state": dict(self.state),
+                "model_state": self.model.state_dict(),
+                "trainer_state": {**self.state, "threads": torch.get_num_threads()},
                 "training": self.training.state_dict(), "rng": {"torch": torch.get_rng_state()},
                 "data": self.data.summary()}
 

@@ -10,6 +10,8 @@ little. So:
 * **training** takes the cores that are free when it starts (measured from ``/proc/stat`` over
   a tenth of a second; all cores where that cannot be read), divided among the workers that start
   together (tuning ``--jobs``, torchrun ranks on one machine);
+* a **resumed** run keeps the count its checkpoint was trained with (a different count changes
+  the weights' last bits, and a resume ends with the weights of a run never stopped);
 * ``--threads N`` (every command), then ``TRAJSYNTH_THREADS``, then ``OMP_NUM_THREADS`` override
   the policy, in that order.
 
@@ -77,9 +79,18 @@ def override() -> int | None:
     return None
 
 
-def training_threads(workers: int = 1) -> int:
-    """Threads of one training process among ``workers`` that start together."""
-    return override() or max(1, free_cores() // max(1, workers))
+def training_threads(workers: int = 1, resumed: object = None) -> int:
+    """Threads of one training process among ``workers`` that start together.
+
+    ``resumed`` is the count a checkpoint's run trained with: a resumed run keeps it (at most the
+    cores it may use), because a different count changes how sums are split and so the weights'
+    last bits, and a resume must end with the weights of a run never stopped.
+    """
+    if (n := override()) is not None:
+        return n
+    if isinstance(resumed, int) and not isinstance(resumed, bool) and resumed >= 1:
+        return min(resumed, cores())
+    return max(1, free_cores() // max(1, workers))
 
 
 def inference_threads() -> int:
