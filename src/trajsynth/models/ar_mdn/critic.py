@@ -84,17 +84,23 @@ class CriticPhase:
         self.opt.load_state_dict(state["optimizer"])
         self.rng.set_state(state["rng"])
 
-    @torch.no_grad()
     def start(self) -> None:
-        """Build the training and validation sets from the fitted model (the same on a resume)."""
-        self.model.eval()
-        gen = torch.Generator().manual_seed(self.cfg.seed + CRITIC_SEED)
-        n_train = min(self.cfg.critic_movements, len(self.train_set.L))
-        self.sets = (CriticSet.of(self.model, self.train_set, n_train, gen),
-                     CriticSet.of(self.model, self.val_set, min(VAL_MOVEMENTS, len(self.val_set.L)), gen))
+        """The sets are built on first use: a finished phase (a resume or ``--init`` past it) never needs them."""
+        self.sets = None
+
+    @torch.no_grad()
+    def _sets(self) -> tuple[CriticSet, CriticSet]:
+        """The training and validation sets, drawn from the fitted model (the same on a resume)."""
+        if self.sets is None:
+            self.model.eval()
+            gen = torch.Generator().manual_seed(self.cfg.seed + CRITIC_SEED)
+            n_train = min(self.cfg.critic_movements, len(self.train_set.L))
+            self.sets = (CriticSet.of(self.model, self.train_set, n_train, gen),
+                         CriticSet.of(self.model, self.val_set, min(VAL_MOVEMENTS, len(self.val_set.L)), gen))
+        return self.sets
 
     def step(self) -> dict[str, float]:
-        train = self.sets[0]
+        train = self._sets()[0]
         n, B = len(train.L) // 2, self.cfg.critic_batch_size
         rows = torch.cat([torch.randint(n, (B,), generator=self.rng), n + torch.randint(n, (B,), generator=self.rng)])
         return {"critic": critic_update(self.model.critic, self.opt, *train.batch(rows))}
@@ -102,7 +108,7 @@ class CriticPhase:
     @torch.no_grad()
     def evaluate(self) -> dict[str, float]:
         """Loss and accuracy of the critic on the validation people against the model's movements for them."""
-        val = self.sets[1]
+        val = self._sets()[1]
         self.model.critic.eval()
         logits = self.model.critic_logits(val.X.numpy(), val.L.numpy())
         return {"val_critic_loss": float(F.binary_cross_entropy_with_logits(logits, val.y)),
