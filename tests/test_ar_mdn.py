@@ -179,12 +179,14 @@ def test_resumed_run_keeps_its_thread_count(data, tmp_path, monkeypatch, n):
     n = min(n, threads.cores())
     before = torch.get_num_threads()
     try:
-        Trainer(tiny(ar_iterations=2, save_interval=1), data, tmp_path / "a", tensorboard=False, progress=False,
-                threads=n).train()
+        first = Trainer(tiny(ar_iterations=2, save_interval=1), data, tmp_path / "a", tensorboard=False,
+                        progress=True, threads=n)
+        first.train()
         torch.set_num_threads(3 - n)
-        Trainer.from_checkpoint(tmp_path / "a" / "fit_iter1.pt", data, tmp_path / "b", tensorboard=False,
-                                progress=False)
+        resumed = Trainer.from_checkpoint(tmp_path / "a" / "fit_iter1.pt", data, tmp_path / "b",
+                                          tensorboard=False, progress=False)
         assert torch.get_num_threads() == n
+        assert first.progress is True and resumed.progress is False  # the progress-bar choice is the caller's
         monkeypatch.setenv("TRAJSYNTH_THREADS", "1")  # an explicit count still wins
         torch.set_num_threads(2)
         Trainer.from_checkpoint(tmp_path / "a" / "fit_iter1.pt", data, tmp_path / "c", tensorboard=False,

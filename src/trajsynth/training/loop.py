@@ -57,8 +57,8 @@ class Trainer:
         self.cfg, self.ctx = run.train, ctx or StepContext()
         # The thread policy: the free cores, shared by the processes of this machine (torchrun ranks);
         # a resumed run keeps its checkpoint's count.
-        progress = resume[0].get("trainer_state") if resume is not None else None
-        before = progress.get("threads") if isinstance(progress, dict) else None
+        record = resume[0].get("trainer_state") if resume is not None else None
+        before = record.get("threads") if isinstance(record, dict) else None
         set_threads(threads or training_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), resumed=before))
         self.progress, self.log_lines = progress, log_lines and self.ctx.is_main
         torch.manual_seed(run.train.seed)
