@@ -27,6 +27,7 @@ import torch
 
 from ..base import guard_finite
 from .critic import CriticSet, critic_update
+from .model import dequantization_noise
 
 ADV_SEED = 4099  # offset of the seed of the phase's draws
 
@@ -118,10 +119,7 @@ class AdversarialPhase:
 
     def _noise(self, L: torch.Tensor) -> torch.Tensor | None:
         """Dequantisation noise U(-½, ½) px (n, S, 2) for movements of lengths L (n,), or None."""
-        if not self.cfg.dequantize:
-            return None
-        S = int(L.max()) - 1
-        return torch.rand(len(L), S, 2, generator=self.rng, dtype=torch.float64) - 0.5
+        return dequantization_noise(L, self.rng) if self.cfg.dequantize else None
 
     def _critic_step(self, X: torch.Tensor, L: torch.Tensor) -> float:
         """One critic step on the drawn movements (X (n, T, 8), L (n,)) against as many people's."""

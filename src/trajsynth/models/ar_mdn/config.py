@@ -158,13 +158,12 @@ class ARMDNTrain(TrainConfig):
         at_least(self, 0, ("adv_iterations",))
         at_least(self, 1, ("adv_groups",))
         at_least(self, 2, ("adv_candidates",))
-        if not self.adv_lr > 0:
-            raise ConfigError(f"adv_lr must be > 0, got {self.adv_lr}")
+        for name in ("critic_lr", "adv_lr"):
+            if not getattr(self, name) > 0:
+                raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
         for name in ("adv_kl", "adv_critic_lr"):
             if not getattr(self, name) >= 0:
                 raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
-        if not self.critic_lr > 0:
-            raise ConfigError(f"critic_lr must be > 0, got {self.critic_lr}")
 
 
 # Presets: differences from the defaults, in architecture and training keys alike.

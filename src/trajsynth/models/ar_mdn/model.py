@@ -134,6 +134,11 @@ def rotate_components(mu: torch.Tensor, log_sigma: torch.Tensor, rho: torch.Tens
     return from_frame(mu, c.to(dtype), n.to(dtype)), log_sd.to(dtype), rho_screen.to(dtype)
 
 
+def dequantization_noise(lengths: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+    """U(-½, ½) px noise (n, max(lengths) − 1, 2) float64 for the steps of movements of ``lengths`` (n,)."""
+    return torch.rand(len(lengths), int(lengths.max()) - 1, 2, generator=gen, dtype=torch.float64) - 0.5
+
+
 def categorical(logits: torch.Tensor, rng: torch.Generator | None) -> torch.Tensor:
     """One class (n,) per row of logits (n, C), by inverse CDF of a uniform draw from ``rng``."""
     cdf = torch.softmax(logits, -1).cumsum(-1)  # (n, C)

@@ -23,7 +23,7 @@ from ..base import FamilyTraining, Phase, guard_finite
 from .adversarial import AdversarialPhase
 from .config import ARMDNTrain
 from .critic import CriticPhase
-from .model import ARRIVE, MOVE, PRESS, ARMDNModel, to_frame
+from .model import ARRIVE, MOVE, PRESS, ARMDNModel, dequantization_noise, to_frame
 
 PARTS = ("dt_embed", "inp", "rnn", "event_head", "dt_head", "mix_head", "mix_out", "grid_out", "norm", "angle_hist",
          "plan_edges", "plan_records", "plan_angles", "step_cap_px")
@@ -173,8 +173,8 @@ class ARMDNTraining(FamilyTraining):
             return [fit]
         c = self.critic
         phases = [fit, Phase("critic", self.cfg.critic_iterations, c.step, c.evaluate, c.line,
-                             tracked="val_critic_loss", parts=("critic", "critic_trained"), start=c.start,
-                             finish=c.finish, eval_every=max(1, self.cfg.critic_iterations // 3))]
+                             tracked="val_critic_loss", parts=("critic", "critic_trained"), finish=c.finish,
+                             eval_every=max(1, self.cfg.critic_iterations // 3))]
         if (a := self.adversarial) is not None:  # it retrains the fitted weights (and the critic's, if it learns)
             phases.append(Phase("adversarial", self.cfg.adv_iterations, a.step, self.evaluate, a.line,
                                 tracked="val_nll", parts=PARTS + ("critic",), start=a.start,
@@ -200,10 +200,8 @@ class ARMDNTraining(FamilyTraining):
         """Dequantisation noise U(-½, ½) px (B, S, 2) from a generator seeded by the step counter and rank."""
         if not self.cfg.dequantize:
             return None
-        S = int(self.train_set.L[idx].max()) - 1
         seed = (self.cfg.seed * 1_000_003 + self.pos["steps"]) * self.ctx.world_size + self.ctx.rank
-        gen = torch.Generator().manual_seed(seed)
-        return torch.rand(len(idx), S, 2, generator=gen, dtype=torch.float64) - 0.5
+        return dequantization_noise(self.train_set.L[idx], torch.Generator().manual_seed(seed))
 
     def step(self) -> dict[str, float]:
         if self._batches is None:
@@ -236,8 +234,7 @@ class ARMDNTraining(FamilyTraining):
         sums, steps = {}, 0.0
         for s in range(0, n, NLL_CHUNK):
             idx = order[s : s + NLL_CHUNK]
-            S = int(vs.L[idx].max()) - 1
-            noise = torch.rand(len(idx), S, 2, generator=gen, dtype=torch.float64) - 0.5
+            noise = dequantization_noise(vs.L[idx], gen)  # drawn even when unused: the same noise either way
             out = self.model.losses(vs.batch(self.model, idx, noise if self.cfg.dequantize else None))
             w = float((vs.L[idx] - 1).sum())  # valid steps in the chunk
             for k, v in out.items():
