@@ -517,6 +517,16 @@ def test_adversarial_phase_needs_a_critic_and_may_train_it(data, tmp_path):
     assert not all(torch.equal(critic[k], tuned[k]) for k in critic if k.startswith("critic.")), "the critic learns"
 
 
+@pytest.mark.parametrize("key, value, says", [("adv_lr", 0.0, "adv_lr must be > 0, got 0.0"),
+                                               ("critic_lr", -1.0, "critic_lr must be > 0, got -1.0"),
+                                               ("adv_kl", -0.1, "adv_kl must be >= 0, got -0.1"),
+                                               ("adv_critic_lr", -1e-3, "adv_critic_lr must be >= 0, got -0.001"),
+                                               ("max_press_jump_px", -1.0, "max_press_jump_px must be >= 0")])
+def test_critic_and_adversarial_settings_are_checked(key, value, says):
+    with pytest.raises(ConfigError, match=says):
+        tiny(**{key: value})
+
+
 def test_movements_that_do_not_arrive_by_themselves_are_drawn_again(trained):
     model = trained[0].model.eval()
     n, targets = 300, torch.tensor([[150.0, -60.0]] * 300)
