@@ -5,8 +5,9 @@
 * ``path_p50_ms``  median time of one ``sampler.path(start, end)`` call (random start/end pairs
 * ``path_p99_ms``  within the model's distance range), and its 99th percentile
 
-Run on an otherwise idle machine: the numbers are the inference thread policy's (one thread unless
-``--threads``/``TRAJSYNTH_THREADS`` say otherwise).
+Run on an otherwise idle machine: the numbers are the inference thread policy's (``path()`` on one
+thread, the batch on the free cores; ``TRAJSYNTH_THREADS`` sets both). ``threads`` and
+``path_threads`` say what the two measurements ran with.
 
     python benchmarks/bench_generate.py CKPT --json
 """
@@ -69,7 +70,7 @@ def main() -> None:
               "traj_s": round(batch_rate(sampler, a.n, a.repeats), 1), "n": a.n,
               "path_p50_ms": round(1000 * float(np.median(t)), 3),
               "path_p99_ms": round(1000 * float(np.quantile(t, 0.99)), 3),
-              "threads": sampler.threads}
+              "threads": sampler.threads_for(a.n), "path_threads": sampler.threads_for(1)}
     print(json.dumps(result) if a.json else json.dumps(result, indent=2))
 
 

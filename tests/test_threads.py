@@ -46,3 +46,26 @@ def test_cli_threads_option_is_checked_and_scoped(clean_env, capsys):
     assert "--threads must be >= 1, got 0" in capsys.readouterr().err
     assert main(["summarize", "--threads", "1"]) == 0
     assert threads.ENV not in __import__("os").environ  # the option does not leak past the call
+
+
+def test_large_generation_batches_take_the_free_cores(clean_env):
+    assert threads.inference_threads() == threads.inference_threads(threads.BATCH_ROWS - 1) == 1
+    assert 1 <= threads.inference_threads(threads.BATCH_ROWS) <= threads.cores()
+    clean_env.setenv(threads.ENV, "1")  # an override holds for batches too
+    assert threads.inference_threads(10 * threads.BATCH_ROWS) == 1
+
+
+def test_a_seed_draws_the_same_movements_on_one_and_two_threads(ar_mdn_ckpt):
+    """The policy picks the thread count from the machine's load, so it must not change what a seed draws."""
+    import numpy as np
+
+    from trajsynth.serving.sampler import TrajectorySampler
+
+    sets = []
+    for n_threads in (1, 2):
+        sampler = TrajectorySampler.from_checkpoint(ar_mdn_ckpt)
+        sampler.threads = n_threads
+        sets.append(sampler.generate(threads.BATCH_ROWS, seed=5))
+    a, b = sets
+    assert np.array_equal(a.X, b.X) and np.array_equal(a.L, b.L)
+    assert all(np.array_equal(p, q) for p, q in zip(a.paths, b.paths, strict=True))

@@ -26,7 +26,8 @@ def build_parser() -> argparse.ArgumentParser:
         module.register(sub)
     for command in sub.choices.values():
         add_count(command, "--threads", metavar="N", help=f"torch threads (default: 1 for generation, the free "
-                                                          f"cores for training, a resumed run's own count; "
+                                                          f"cores for a batch of 1,024 or more and for training, "
+                                                          f"a resumed run's own count; "
                                                           f"also ${ENV}, then $OMP_NUM_THREADS)")
     return parser
 

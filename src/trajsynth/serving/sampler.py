@@ -37,9 +37,14 @@ class TrajectorySampler:
                  family: str = "?", threads: int | None = None, clock: EventClock | None = None,
                  render: bool = True):
         self.model, self.params, self.batch, self.family = model.eval(), params, batch, family
-        self.threads = threads or inference_threads()
+        self.threads = threads  # None: the policy of utils/threads, per call (see threads_for)
         self.condition_quantiles = np.asarray(condition_quantiles, np.float64)
         self.clock, self.render = clock, render
+
+    def threads_for(self, rows: int) -> int:
+        """Torch threads for a call on ``rows`` movements: the sampler's own count if it was given one, else the
+        policy (one thread for small batches, the free cores for large ones: utils/threads)."""
+        return self.threads or inference_threads(rows)
 
     @classmethod
     def from_checkpoint(cls, path: str | Path, render: bool = True, candidates: int | None = None
@@ -129,7 +134,7 @@ class TrajectorySampler:
         gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
         xs, ls, paths = [], [], []
         direct = hasattr(self.model, "generate_with_paths")  # whole-pixel paths come with their features
-        with using_threads(self.threads):  # small batches: one thread by default (utils/threads)
+        with using_threads(self.threads_for(n)):
             for s in range(0, n, self.batch):
                 c = torch.as_tensor(C[s : s + self.batch]).reshape(-1, 1)  # (b, condition_dim)
                 kw = {} if targets is None else {"targets": torch.as_tensor(targets[s : s + self.batch])}
@@ -179,7 +184,7 @@ class TrajectorySampler:
         if real.C is None:
             raise ValueError("reconstructions keep the real conditions: the real set has none")
         C = np.asarray(real.C, np.float32).reshape(len(real))  # (n,) one condition per movement
-        with using_threads(self.threads):
+        with using_threads(self.threads_for(len(real))):
             X, L = model.reconstruct(torch.as_tensor(real.X), torch.as_tensor(real.L),
                                      torch.as_tensor(C).reshape(-1, 1), path=path)
         rng = np.random.default_rng(0)  # the rendering's clock draws: the same copies every time

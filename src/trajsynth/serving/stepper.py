@@ -74,7 +74,7 @@ def run_stepper(sampler: TrajectorySampler, take: Take, send: Callable[[list], N
     gen = torch.Generator().manual_seed(int.from_bytes(os.urandom(8), "little") >> 2)  # fresh draws per start
     backlog: deque[tuple] = deque()
     waited = 0  # steps the oldest waiting request has waited
-    with torch.inference_mode(), using_threads(sampler.threads):
+    with torch.inference_mode(), using_threads(sampler.threads_for(1)):  # small batches: one thread unless set
         run, live = sampler.model.rollout(gen), {}  # live: roll-out row id -> item
         while True:
             new = take(not live and not backlog)
