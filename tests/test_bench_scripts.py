@@ -98,6 +98,18 @@ def test_fitts_splits_of_a_data_dir(model_data_dir):
     assert lo <= mid <= hi
 
 
+def test_fitts_splits_fits_a_models_movements_per_split(model_data_dir, ar_mdn_ckpt):
+    r = run_script("fitts_splits.py", str(model_data_dir), "--json", "--n", "20", "--draws", "3",
+                   "--checkpoint", str(ar_mdn_ckpt), "--model-draws", "2")
+    assert r.returncode == 0, r.stderr
+    out = json.loads(r.stdout)
+    for split in ("train", "val", "test"):
+        m = out[split]["model"]
+        assert np.isclose(m["ratio"]["slope"], m["slope"] / out[split]["slope"], rtol=1e-2, atol=1e-3)
+        lo, hi = m["single_draws"]["slope"]
+        assert lo <= hi
+
+
 def test_series_ceiling_scores_generated_and_reconstructed_windows(tmp_path):
     out = tmp_path / "ceiling.json"
     r = run_script("series_ceiling.py", "--dataset", "sines", "--family", "timegan", "--preset", "tiny",
