@@ -12,6 +12,7 @@ import torch
 
 import trajsynth
 from trajsynth.blocks.length_table import LengthTable
+from trajsynth.blocks.masks import length_mask
 from trajsynth.blocks.scaling import MinMaxScaler
 from trajsynth.cli.main import main
 from trajsynth.config import ConfigError
@@ -58,7 +59,7 @@ def test_config_is_checked():
                      (dict(length_bins=0), "length_bins")]:
         with pytest.raises(ConfigError, match=key):
             TimeGANArch(**bad)
-    for key in ("joint_iterations", "k_generator", "d_threshold", "lr", "eta"):
+    for key in ("joint_iterations", "k_generator", "d_threshold", "lr", "eta", "diff_moment_weight"):
         with pytest.raises(ConfigError, match=key):
             run_config("timegan", **{key: -1})
     assert TimeGANArch(feature_dim=6).width == 24 and TimeGANArch(feature_dim=6).z_dim == 6  # the paper's rule
@@ -189,6 +190,19 @@ def test_moment_gap_ignores_padding():
     ref_mean = (fake.mean(0) - real.mean(0)).abs().mean()
     ref_std = ((fake.var(0, correction=0) + 1e-6).sqrt() - (real.var(0, correction=0) + 1e-6).sqrt()).abs().mean()
     assert torch.allclose(mean_gap, ref_mean) and torch.allclose(std_gap, ref_std)
+
+
+def test_diff_moment_gap_enters_the_generator_loss_only_when_weighted(trained, data):
+    model = trained[0].model
+    x, c, L = data.train.batch(torch.arange(16), trim=False)  # (16, T, F)
+    u, mask = model.to_model(x), length_mask(L, x.shape[1])
+    z = torch.rand(16, x.shape[1], model.cfg.z_dim, generator=torch.Generator().manual_seed(0))
+    off = model.generator_losses(u, c, z, mask, run_config("timegan", "tiny").train)
+    assert "diff_moments" not in off  # the original's loss by default
+    w = run_config("timegan", "tiny", diff_moment_weight=10.0).train
+    on = model.generator_losses(u, c, z, mask, w)
+    assert on["diff_moments"] > 0
+    assert torch.allclose(on["total"], off["total"] + 10.0 * on["diff_moments"])
 
 
 @pytest.mark.parametrize("phase", PHASES)

@@ -79,6 +79,9 @@ class TimeGANTrain(TrainConfig):
     gamma: float = 1.0  # weight of the raw-latent path (generator without supervisor), in G and D losses
     eta: float = 100.0  # weight of √(supervised loss) in the generator loss
     moment_weight: float = 100.0  # weight of the moment gap (|σ̂ − σ| + |μ̂ − μ|) in the generator loss
+    # Not in the original (0: off): the same gap on the step-to-step differences, so that the generator is
+    # also held to how each step follows the one before, not only to each step's own mean and spread.
+    diff_moment_weight: float = 0.0
     recon_weight: float = 10.0  # the embedding loss is recon_weight · √MSE
     embed_supervised_weight: float = 0.1  # supervised loss added to the embedder's loss in the joint phase
     d_threshold: float = 0.15  # the discriminator is updated only while its loss is above this
@@ -93,7 +96,8 @@ class TimeGANTrain(TrainConfig):
                            "length_pool", "eval_samples"))
         if not self.lr > 0:
             raise ConfigError(f"lr must be > 0, got {self.lr}")
-        at_least(self, 0, ("gamma", "eta", "moment_weight", "recon_weight", "embed_supervised_weight", "d_threshold"))
+        at_least(self, 0, ("gamma", "eta", "moment_weight", "diff_moment_weight", "recon_weight",
+                           "embed_supervised_weight", "d_threshold"))
 
 
 # Presets: differences from the defaults, in architecture and training keys alike.

@@ -115,12 +115,16 @@ class TimeGAN(nn.Module):
             h = self.embedder(u)
         e_hat = self.generator(self._with_condition(z, c))
         h_hat, s_real = self.supervisor(torch.cat([e_hat, h])).chunk(2)  # (B, T, H) each
-        std_gap, mean_gap = masked_moment_gap(self.decode(h_hat), u, mask)
+        x_hat = self.decode(h_hat)  # (B, T, F)
+        std_gap, mean_gap = masked_moment_gap(x_hat, u, mask)
         y_fake, y_fake_e = self.discriminate(torch.cat([h_hat, e_hat]), torch.cat([c, c])).chunk(2)
         out = {"adv": masked_bce_logits(y_fake, 1.0, mask), "adv_e": masked_bce_logits(y_fake_e, 1.0, mask),
                "supervised": masked_mse(s_real[:, :-1], h[:, 1:], mask[:, 1:]), "moments": std_gap + mean_gap}
         out["total"] = (out["adv"] + w.gamma * out["adv_e"] + w.eta * out["supervised"].sqrt()
                         + w.moment_weight * out["moments"])
+        if w.diff_moment_weight > 0:  # the same gap on step-to-step differences, for steps t - 1 and t both valid
+            out["diff_moments"] = sum(masked_moment_gap(x_hat.diff(dim=1), u.diff(dim=1), mask[:, 1:] & mask[:, :-1]))
+            out["total"] = out["total"] + w.diff_moment_weight * out["diff_moments"]
         return out
 
     def embedder_losses(self, u: torch.Tensor, mask: torch.Tensor, w: TimeGANTrain) -> dict[str, torch.Tensor]:

@@ -78,7 +78,8 @@ class TimeGANTraining(FamilyTraining):
                   tracked="val_supervised", parts=("supervisor",),
                   on_evaluate=self._plateau("supervised", "val_supervised")),
             Phase("joint", c.joint_iterations, self.joint_step, self.evaluate_joint,
-                  self._line("joint", c.joint_iterations, JOINT_COLUMNS), tracked="val_moments",
+                  self._line("joint", c.joint_iterations, JOINT_COLUMNS + (("dV",) if c.diff_moment_weight else ())),
+                  tracked="val_moments",
                   parts=AUTOENCODER + GENERATOR + DISCRIMINATOR, preview=self._preview_generated,
                   on_evaluate=self._plateau(("generator", "embedder", "discriminator"), "val_moments")),
         ]
@@ -142,7 +143,7 @@ class TimeGANTraining(FamilyTraining):
     def joint_step(self) -> dict[str, float]:
         m, cfg = self.model, self.cfg
         m.train()
-        sums = dict.fromkeys(("G_U", "G_U_e", "S_rmse", "V", "E_rmse"), 0.0)
+        sums: dict[str, float] = {}
         for _ in range(cfg.k_generator):
             u, c, mask, z = self._batch()
             g = m.generator_losses(u, c, z, mask, cfg)
@@ -151,9 +152,12 @@ class TimeGANTraining(FamilyTraining):
             e = m.embedder_losses(u, mask, cfg)  # the same batch, after the generator's update
             guard_finite(e)
             self._update("embedder", e["total"])
-            for key, v in (("G_U", g["adv"]), ("G_U_e", g["adv_e"]), ("S_rmse", g["supervised"].sqrt()),
-                           ("V", g["moments"]), ("E_rmse", e["recon"].sqrt())):
-                sums[key] += float(v.detach()) / cfg.k_generator
+            logged = {"G_U": g["adv"], "G_U_e": g["adv_e"], "S_rmse": g["supervised"].sqrt(), "V": g["moments"],
+                      "E_rmse": e["recon"].sqrt()}
+            if "diff_moments" in g:
+                logged["dV"] = g["diff_moments"]
+            for key, v in logged.items():
+                sums[key] = sums.get(key, 0.0) + float(v.detach()) / cfg.k_generator
         return {**sums, **self.discriminator_step()}
 
     def discriminator_step(self) -> dict[str, float]:
@@ -225,7 +229,7 @@ class TimeGANTraining(FamilyTraining):
 
 JOINT_COLUMNS = ("D", "G_U", "G_U_e", "S_rmse", "V", "E_rmse")
 LABELS = {"recon_rmse": "recon √MSE", "supervised_rmse": "supervised √MSE", "D": "D", "G_U": "G adv",
-          "G_U_e": "G adv (raw)", "S_rmse": "S √MSE", "V": "moments", "E_rmse": "recon √MSE"}
+          "G_U_e": "G adv (raw)", "S_rmse": "S √MSE", "V": "moments", "E_rmse": "recon √MSE", "dV": "diff moments"}
 
 
 def pooled_moment_gap(X: torch.Tensor, L: torch.Tensor, X_ref: torch.Tensor, L_ref: torch.Tensor) -> float:
