@@ -229,6 +229,32 @@ def test_generated_steps_are_capped(trained):
     assert steps[moves].max() <= float(model.step_cap_px) + 1.0
 
 
+def _larger_speeds(model, P, L) -> np.ndarray:
+    """Speeds px/ms of the drawn moves (before the arrival and the press) outside the small-step grid."""
+    P, L = np.asarray(P), np.asarray(L)
+    d = np.diff(P, axis=1)  # (n, T-1, 3)
+    length = np.hypot(d[..., 1], d[..., 2])
+    moves = np.arange(P.shape[1] - 1)[None, :] < (L - 3)[:, None]
+    larger = moves & (np.abs(d[..., 1:]).max(-1) > model.cfg.grid_radius)
+    return (length / np.maximum(d[..., 0], 1.0))[larger]
+
+
+def test_steps_faster_than_max_step_speed_are_drawn_again(trained):
+    model = trained[0].model
+    C = torch.linspace(-1, 1, 400).reshape(-1, 1)
+    speeds = _larger_speeds(model, *model.sample_paths(400, C, rng=torch.Generator().manual_seed(4))[:2])
+    cap = float(np.quantile(speeds, 0.5))  # px/ms: half of the larger steps are faster
+    model.cfg.max_step_speed = cap
+    try:
+        capped = _larger_speeds(model, *model.sample_paths(400, C, rng=torch.Generator().manual_seed(4))[:2])
+    finally:
+        model.cfg.max_step_speed = 0.0
+    # not all: a larger step (over grid_radius px) in a 1 ms interval is too fast at every try, and the last is kept
+    assert (capped > cap).mean() < 0.85 * (speeds > cap).mean(), ((capped > cap).mean(), (speeds > cap).mean())
+    with pytest.raises(ConfigError, match="max_step_speed"):
+        ARMDNConfig(max_step_speed=-1.0)
+
+
 def test_rotated_components_have_the_rotated_density():
     torch.manual_seed(0)
     mu, log_sigma, rho = torch.randn(5, 3, 2), torch.randn(5, 3, 2) * 0.5, torch.tanh(torch.randn(5, 3))

@@ -576,7 +576,8 @@ class ARMDNModel(nn.Module):
         first) never stay on their pixel: a logger reports no such event."""
         if self.grid_out is None:
             return pos + self._drawn_larger(x, dt, s, torch.arange(len(pos)),
-                                            lambda st, r: redraw[r] & (st == 0).all(-1), rng)
+                                            lambda st, r: (redraw[r] & (st == 0).all(-1)) | self._too_fast(st, dt[r]),
+                                            rng)
         logits = self.grid_out(x) / self.cfg.temperature
         zero = self.n_grid // 2  # the class of (0, 0)
         logits[:, zero] = torch.where(redraw, -math.inf, logits[:, zero])
@@ -585,9 +586,17 @@ class ARMDNModel(nn.Module):
         larger = torch.nonzero(cls >= self.n_grid)[:, 0]  # rows whose step lies outside the grid: drawn
         if len(larger):
             lock = cls - self.n_grid  # (n,) 0 free, 1 on the x axis (dy = 0), 2 on the y axis (dx = 0)
-            step[larger] = self._drawn_larger(x, dt, s, larger, lambda st, r: self._off_class(st, lock[r]), rng,
-                                              lock[larger] if self.cfg.axis_classes else None)
+            step[larger] = self._drawn_larger(x, dt, s, larger,
+                                              lambda st, r: self._off_class(st, lock[r]) | self._too_fast(st, dt[r]),
+                                              rng, lock[larger] if self.cfg.axis_classes else None)
         return pos + step
+
+    def _too_fast(self, step: torch.Tensor, dt: torch.Tensor) -> torch.Tensor:
+        """Whether steps (m, 2) px over intervals dt (m,) ms are faster than ``max_step_speed`` (never when 0)."""
+        cap = self.cfg.max_step_speed
+        if not cap:
+            return torch.zeros(len(step), dtype=torch.bool)
+        return step.norm(dim=-1) > cap * dt.clamp_min(1.0)
 
     def _off_class(self, step: torch.Tensor, lock: torch.Tensor) -> torch.Tensor:
         """Whether larger steps (m, 2) px, drawn for classes ``lock`` (m,) (see :meth:`_draw_move`), fall out of
