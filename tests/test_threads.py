@@ -69,3 +69,17 @@ def test_a_seed_draws_the_same_movements_on_one_and_two_threads(ar_mdn_ckpt):
     a, b = sets
     assert np.array_equal(a.X, b.X) and np.array_equal(a.L, b.L)
     assert all(np.array_equal(p, q) for p, q in zip(a.paths, b.paths, strict=True))
+
+
+def test_a_server_keeps_one_thread_even_for_large_requests(procedural_ckpt, clean_env):
+    """Requests run side by side in a server: the batch rule of the policy would let one take every core."""
+    pytest.importorskip("fastapi")
+    from trajsynth.serving.server import build_app
+    from trajsynth.serving.workers import load_in_worker
+
+    sampler = build_app(procedural_ckpt).state.service.sampler
+    assert sampler.threads_for(10 * threads.BATCH_ROWS) == 1
+    with threads.using_threads(torch.get_num_threads()):  # a worker sets its process's count: restore ours
+        assert load_in_worker(str(procedural_ckpt), True).threads_for(10 * threads.BATCH_ROWS) == 1
+    clean_env.setenv(threads.ENV, "2")  # the override still holds
+    assert build_app(procedural_ckpt).state.service.sampler.threads_for(1) == 2

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from ..models.checkpoint import load_checkpoint
+from ..utils.threads import inference_threads
 from .references import RealMovements
 from .sampler import TrajectorySampler
 
@@ -41,6 +42,7 @@ def build_app(checkpoint: str | Path, api_key: str | None = None, data_dir: str 
 
     ckpt = load_checkpoint(checkpoint)
     sampler = TrajectorySampler.from_checkpoint(checkpoint)
+    sampler.threads = inference_threads()  # requests run side by side: even a large one keeps one thread
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     real = RealMovements(data_dir) if data_dir is not None else None
     return create_app(sampler, ckpt, Settings(api_key=key, **settings), real, checkpoint)

@@ -9,7 +9,8 @@ little. So:
   thread while its batches are small (a second thread only adds synchronisation), and a call that
   generates at least :data:`BATCH_ROWS` movements at once takes the free cores: a batch that large
   is compute-bound (the default ``ar_mdn``, 4,096 movements on 2 idle cores: ~1.4× the movements/s
-  of one thread). The thread count does not change what a seed draws (tested);
+  of one thread). A server keeps one thread for every request: its requests run side by side. The
+  thread count does not change what a seed draws (tested);
 * **training** takes the cores that are free when it starts (measured from ``/proc/stat`` over
   a tenth of a second; all cores where that cannot be read), divided among the workers that start
   together (tuning ``--jobs``, torchrun ranks on one machine);
