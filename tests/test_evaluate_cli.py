@@ -12,7 +12,7 @@ from conftest import synthetic_data_dir
 
 from trajsynth.cli.main import main
 from trajsynth.evaluation.literature import PUBLISHED, results_table, run_benchmark
-from trajsynth.evaluation.suite import QUICK
+from trajsynth.evaluation.suite import QUICK, Budget
 from trajsynth.metrics.base import REGISTRY
 
 MAX_LEN = 40
@@ -93,7 +93,7 @@ def test_benchmark_sines_runs_and_tabulates(tmp_path, capsys):
     torch.set_num_threads(1)
     over = {"stage1_iterations": 30, "stage2_iterations": 20, "stage1_threshold": 0.0}
     res = run_benchmark("sines", runs=1, preset="tiny", overrides=over, budget=QUICK, max_windows=300,
-                        log=lambda s: None, save_samples=tmp_path / "samples")
+                        log=lambda s: None, save_samples=tmp_path / "samples", metric_repeats=1)
     assert res.n_windows == 300 and res.features == 5
     real, fake = (np.load(tmp_path / "samples" / f"sines_{name}.npz") for name in ("real", "latent_wgan_run1"))
     assert list(real) == list(fake) == ["X"] and real["X"].shape == fake["X"].shape == (300, 24, 5)
@@ -103,6 +103,27 @@ def test_benchmark_sines_runs_and_tabulates(tmp_path, capsys):
     table = results_table(res)
     assert "TimeGAN (NeurIPS 2019)" in table and "0.011" in table and "ours" in table
     assert set(PUBLISHED["Diffusion-TS (ICLR 2024)"]) == {"sines", "stocks", "energy"}
+
+
+def test_benchmark_scores_average_several_classifiers(tmp_path):
+    """As the authors' code (metric_iteration 10): a run's discriminative and predictive scores are the
+    means over classifiers and predictors with seeds seed, seed + 1, ..."""
+    from trajsynth.evaluation.literature import METRIC_REPEATS, score_windows, window_disc
+    from trajsynth.metrics.predictive import predictive_score
+
+    rng = np.random.default_rng(0)
+    real = rng.uniform(size=(120, 24, 3)).astype(np.float32)
+    fake = (real + rng.normal(0, 0.2, real.shape)).clip(0, 1).astype(np.float32)
+    budget = Budget(disc=15, pred=15, encoder=5)
+    out = score_windows(real, fake, seed=4, budget=budget, repeats=3)
+    singles = [window_disc(real, fake, 4 + r, 15) for r in range(3)]
+    assert out["disc"] == pytest.approx(np.mean(singles))
+    L = np.full(120, 24)
+    preds = [predictive_score(fake, L, real, L, seed=4 + r, iterations=15).mean for r in range(3)]
+    assert out["pred"] == pytest.approx(np.mean(preds))
+    assert METRIC_REPEATS == 10
+    with pytest.raises(ValueError, match="metric_repeats"):
+        run_benchmark("sines", runs=1, metric_repeats=0)
 
 
 def test_parallel_classifiers_give_the_same_numbers(trained):

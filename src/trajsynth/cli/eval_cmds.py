@@ -105,8 +105,11 @@ def _register_benchmark(sub: argparse._SubParsersAction) -> None:
                         "run's generated windows to DIR/{dataset}_{family}_run{k}.npz (k = 1 … runs; key X, shape "
                         "(N, 24, F), both min-max scaled to [0, 1]), to rescore with another classifier; the files "
                         "must not exist")
-    p.add_argument("--quick", action="store_true", help="smoke test: 500 windows and short metric training "
-                   "(not comparable with the published rows)")
+    add_count(p, "--metric-repeats", default=None, metavar="N",
+              help="post-hoc classifiers and predictors averaged per run (default: 10, as the authors' code; "
+                   "1 with --quick)")
+    p.add_argument("--quick", action="store_true", help="smoke test: 500 windows, short metric training and "
+                   "one classifier per run (not comparable with the published rows)")
     p.set_defaults(func=cmd_benchmark)
 
 
@@ -230,7 +233,7 @@ def cmd_visualize(a: argparse.Namespace) -> int:
 
 
 def cmd_benchmark(a: argparse.Namespace) -> int:
-    from ..evaluation.literature import results_json, results_table, run_benchmark
+    from ..evaluation.literature import METRIC_REPEATS, results_json, results_table, run_benchmark
     from ..evaluation.suite import FULL, QUICK
 
     out = _out_dir(a, f"benchmark_{a.dataset}") if a.out else None
@@ -239,7 +242,8 @@ def cmd_benchmark(a: argparse.Namespace) -> int:
         data = str(SHARED_TIMEGAN)  # a development checkout with the shared datasets beside it
     res = run_benchmark(a.dataset, a.family, a.runs, a.preset, parse_overrides(a.set), data, a.seed,
                         budget=QUICK if a.quick else FULL, max_windows=500 if a.quick else None, jobs=a.jobs,
-                        log=lambda s: print(s, file=sys.stderr), save_samples=a.save_samples)
+                        log=lambda s: print(s, file=sys.stderr), save_samples=a.save_samples,
+                        metric_repeats=a.metric_repeats or (1 if a.quick else METRIC_REPEATS))
     table = results_table(res)
     print(f"\n{a.dataset}: {res.n_windows} windows × 24 steps × {res.features} features, "
           f"{a.runs} run(s), {res.seconds:.0f} s\n")

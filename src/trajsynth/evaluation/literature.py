@@ -93,28 +93,38 @@ def sample_windows(trainer: Trainer, n: int, seed: int, chunk: int = 4096) -> np
     return np.concatenate(parts).astype(np.float32)
 
 
-def window_disc(real: np.ndarray, fake: np.ndarray, seed: int, iterations: int | None = None) -> float:
-    """The benchmark's discriminative score (TimeGAN protocol) of windows fake against real, (N, T, F) each."""
+# The authors' code scores each model with the mean of 10 post-hoc classifiers (and 10 predictors):
+# ``metric_iteration`` 10 in their main_timegan.py. One classifier's score of the same windows moves by up
+# to ±0.1 with its seed (README, TimeGAN), more than the differences between models being compared.
+METRIC_REPEATS = 10
+
+
+def window_disc(real: np.ndarray, fake: np.ndarray, seed: int, iterations: int | None = None,
+                repeats: int = 1) -> float:
+    """The benchmark's discriminative score (TimeGAN protocol) of windows fake against real, (N, T, F) each:
+    the mean of ``repeats`` classifiers (seeds seed, seed + 1, ...)."""
     L_r, L_f = np.full(len(real), real.shape[1]), np.full(len(fake), fake.shape[1])
     return float(discriminative_score(real, L_r, fake, L_f, protocol="timegan", seed=seed,
-                                      iterations=iterations).mean)
+                                      iterations=iterations, repeats=repeats).mean)
 
 
-def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget = FULL) -> dict[str, float]:
-    """The benchmark's columns for one synthetic set against the real windows."""
+def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget = FULL,
+                  repeats: int = METRIC_REPEATS) -> dict[str, float]:
+    """The benchmark's columns for one synthetic set against the real windows; the discriminative and
+    predictive scores are means over ``repeats`` classifiers and predictors, as the authors' code."""
     L_r, L_f = np.full(len(real), real.shape[1]), np.full(len(fake), fake.shape[1])
     encoder = SeriesEncoder(input_dims=real.shape[2])
     encoder.fit(real, L_r, seed=seed, iterations=budget.encoder)
     return {
-        "disc": window_disc(real, fake, seed, budget.disc),
-        "pred": predictive_score(fake, L_f, real, L_r, seed=seed, iterations=budget.pred).mean,
+        "disc": window_disc(real, fake, seed, budget.disc, repeats),
+        "pred": predictive_score(fake, L_f, real, L_r, seed=seed, iterations=budget.pred, repeats=repeats).mean,
         "context_fid": float(context_fid(real, L_r, fake, L_f, encoder=encoder, seed=seed)),
         "correlational": float(correlational_score(real, L_r, fake, L_f)),
     }
 
 
-def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, budget: Budget, threads: int | None,
-             item: tuple[int, Path | None]) -> dict[str, float]:
+def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, budget: Budget, repeats: int,
+             threads: int | None, item: tuple[int, Path | None]) -> dict[str, float]:
     """Train one model (seed, samples file) and score it; runs in a worker process when runs go in parallel."""
     seed, samples = item
     t0 = time.perf_counter()
@@ -123,7 +133,7 @@ def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, budget: B
         fake = sample_windows(trainer, len(X), seed)
     if samples is not None:
         save_npz(samples, X=fake)
-    out = score_windows(X, fake, seed, budget)
+    out = score_windows(X, fake, seed, budget, repeats)
     return {**out, "seconds": time.perf_counter() - t0}
 
 
@@ -138,20 +148,22 @@ def sample_files(folder: str | Path, dataset: str, family: str, runs: int) -> li
 def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, preset: str = "fast",
                   overrides: dict | None = None, data_path: str | None = None, seed: int = 0,
                   budget: Budget = FULL, max_windows: int | None = None, jobs: int = 1,
-                  log=print, save_samples: str | Path | None = None) -> BenchmarkResult:
+                  log=print, save_samples: str | Path | None = None,
+                  metric_repeats: int = METRIC_REPEATS) -> BenchmarkResult:
     """Train ``runs`` models with seeds seed, seed+1, …, score each, and the Original row.
 
     ``jobs`` > 1 trains the runs in that many processes, sharing the CPU cores
     between them. ``budget`` and ``max_windows`` shrink the protocol for smoke tests only.
     ``save_samples``: a folder that receives the real windows the runs are scored against and each
     run's generated windows (:func:`sample_files`; key ``X``, (N, T, F) in [0, 1]), to rescore elsewhere.
+    ``metric_repeats``: classifiers (and predictors) averaged per run, 10 in the authors' code.
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
     if model not in family_names():
         raise ValueError(f"model must be one of the families {family_names()}, got {model!r}")
-    if runs < 1 or jobs < 1:
-        raise ValueError(f"runs and jobs must be >= 1, got {runs} and {jobs}")
+    if runs < 1 or jobs < 1 or metric_repeats < 1:
+        raise ValueError(f"runs, jobs and metric_repeats must be >= 1, got {runs}, {jobs} and {metric_repeats}")
     files = sample_files(save_samples, dataset, model, runs) if save_samples is not None else []
     t0 = time.perf_counter()
     X, _ = load_benchmark(dataset, path=data_path, seed=seed)
@@ -160,7 +172,7 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     if files:
         save_npz(files[0], X=X)
     items = list(zip([seed + r for r in range(runs)], files[1:] or [None] * runs, strict=True))
-    results = _runs(model, X, preset, overrides or {}, items, budget, jobs, dataset, log)
+    results = _runs(model, X, preset, overrides or {}, items, budget, metric_repeats, jobs, dataset, log)
     res.runs = {c: Repeated([r[c] for r in results]) for c in COLUMNS}
     L = np.full(len(X), X.shape[1])
     cut = int(0.8 * len(X))  # Original row: train on 80 % of the real windows, test on the rest
@@ -170,7 +182,7 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     return res
 
 
-def _runs(family, X, preset, overrides, items, budget, jobs, dataset, log) -> list[dict[str, float]]:
+def _runs(family, X, preset, overrides, items, budget, repeats, jobs, dataset, log) -> list[dict[str, float]]:
     def report(i: int, r: dict) -> None:
         log(f"[{dataset}] run {i + 1}/{len(items)} (seed {items[i][0]}): "
             + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS) + f" | {r['seconds']:.0f} s")
@@ -178,11 +190,11 @@ def _runs(family, X, preset, overrides, items, budget, jobs, dataset, log) -> li
     if jobs == 1:  # in-process, reporting each run as it ends
         out = []
         for i, item in enumerate(items):
-            out.append(_one_run(family, X, preset, overrides, budget, None, item))
+            out.append(_one_run(family, X, preset, overrides, budget, repeats, None, item))
             report(i, out[-1])
         return out
     threads = max(1, free_cores() // jobs)
-    out = process_map(partial(_one_run, family, X, preset, overrides, budget, threads), items, jobs)
+    out = process_map(partial(_one_run, family, X, preset, overrides, budget, repeats, threads), items, jobs)
     for i, r in enumerate(out):
         report(i, r)
     return out
