@@ -55,6 +55,19 @@ def test_large_generation_batches_take_the_free_cores(clean_env):
     assert threads.inference_threads(10 * threads.BATCH_ROWS) == 1
 
 
+def test_batch_calls_read_the_free_cores_once_per_interval(clean_env):
+    """A 50 ms reading per call would tax a loop of batches: one reading serves FREE_CORES_TTL_S."""
+    readings = []
+    clean_env.setattr(threads, "free_cores", lambda window_s=0.1: readings.append(window_s) or 2)
+    clean_env.setattr(threads, "_free_reading", None)
+    assert threads.inference_threads(threads.BATCH_ROWS) == threads.inference_threads(4 * threads.BATCH_ROWS) == 2
+    assert readings == [0.05]
+    t0 = threads._free_reading[0]
+    clean_env.setattr(threads, "_free_reading", (t0 - threads.FREE_CORES_TTL_S - 1, 2))  # the reading is stale
+    threads.inference_threads(threads.BATCH_ROWS)
+    assert len(readings) == 2
+
+
 def test_a_seed_draws_the_same_movements_on_one_and_two_threads(ar_mdn_ckpt):
     """The policy picks the thread count from the machine's load, so it must not change what a seed draws."""
     import numpy as np
