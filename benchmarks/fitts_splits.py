@@ -24,13 +24,16 @@ from trajsynth.data.directory import load_split
 from trajsynth.metrics.kinematics import fitts_regression, kinematic_features
 
 
-def split_fit(data_dir: str, split: str) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """The Fitts fit of every movement of a split, and the kinematic features it was fitted on."""
+def split_fit(data_dir: str, split: str) -> tuple[dict[str, float], dict[str, np.ndarray], np.ndarray]:
+    """The Fitts fit of every movement of a split, the kinematic features it was fitted on, and the
+    movements' end points (n, 2) px from their starts."""
     s = load_split(data_dir, split)
     if s.points is None:
         raise SystemExit(f"error: {data_dir} has no paths_{split}.npz (pixel paths are needed for Fitts fits)")
-    f = kinematic_features([s.path(i) for i in range(len(s))])
-    return fitts_regression(f["distance"], f["movement_time"]), f
+    paths = [s.path(i) for i in range(len(s))]
+    f = kinematic_features(paths)
+    ends = np.stack([p[-1, 1:] for p in paths]).astype(np.float64)
+    return fitts_regression(f["distance"], f["movement_time"]), f, ends
 
 
 def draws(f: dict[str, np.ndarray], n: int, k: int, seed: int = 0) -> dict[str, list[float]]:
@@ -42,11 +45,9 @@ def draws(f: dict[str, np.ndarray], n: int, k: int, seed: int = 0) -> dict[str, 
     return {key: np.percentile([r[key] for r in fits], [5, 50, 95]).round(1).tolist() for key in ("slope", "intercept")}
 
 
-def model_fit(sampler, data_dir: str, split: str, f: dict[str, np.ndarray], k: int) -> dict:
-    """The model's Fitts fit over k draws to the split's end points (pooled), its ratio to the split's own
-    fit, and the range of the k single draws' fits."""
-    s = load_split(data_dir, split)
-    ends = np.stack([s.path(i)[-1, 1:] for i in range(len(s))]).astype(np.float64)  # (n, 2) px from the start
+def model_fit(sampler, ends: np.ndarray, real: dict[str, float], k: int) -> dict:
+    """The model's Fitts fit over k draws to the end points ``ends`` (n, 2) px (pooled), its ratio to the
+    people's fit ``real``, and the range of the k single draws' fits."""
     dist, mt, single = [], [], []
     for seed in range(k):
         g = sampler.generate(len(ends), seed=seed, targets=ends) if sampler.directed else \
@@ -55,7 +56,6 @@ def model_fit(sampler, data_dir: str, split: str, f: dict[str, np.ndarray], k: i
         dist.append(gf["distance"]), mt.append(gf["movement_time"])
         single.append(fitts_regression(gf["distance"], gf["movement_time"]))
     pooled = fitts_regression(np.concatenate(dist), np.concatenate(mt))
-    real = fitts_regression(f["distance"], f["movement_time"])
     out = {key: round(pooled[key], 3) for key in ("slope", "intercept")}
     out["ratio"] = {key: round(pooled[key] / real[key], 3) for key in ("slope", "intercept")}
     out["single_draws"] = {key: [round(min(r[key] for r in single), 1), round(max(r[key] for r in single), 1)]
@@ -75,10 +75,10 @@ def main() -> None:
     sampler = _sampler(a.checkpoint) if a.checkpoint else None
     out, test = {}, None
     for split in ("train", "val", "test"):
-        fit, f = split_fit(a.data_dir, split)
+        fit, f, ends = split_fit(a.data_dir, split)
         out[split] = {k: round(v, 3) for k, v in fit.items()}
         if sampler is not None:
-            out[split]["model"] = model_fit(sampler, a.data_dir, split, f, a.model_draws)
+            out[split]["model"] = model_fit(sampler, ends, fit, a.model_draws)
         test = f if split == "test" else test
     out[f"test_draws_of_{a.n}"] = draws(test, a.n, a.draws)
     print(json.dumps(out) if a.json else json.dumps(out, indent=2))
