@@ -89,9 +89,9 @@ def _number_text(value: Any) -> Any:
 
 
 def at_least(cfg: Any, low: int, names: tuple[str, ...]) -> None:
-    """ConfigError naming the first of the fields ``names`` of ``cfg`` below ``low``."""
+    """ConfigError naming the first of the fields ``names`` of ``cfg`` below ``low`` (or NaN)."""
     for name in names:
-        if getattr(cfg, name) < low:
+        if not getattr(cfg, name) >= low:
             raise ConfigError(f"{name} must be >= {low}, got {getattr(cfg, name)}")
 
 

@@ -117,9 +117,7 @@ class ARMDNConfig:
             raise ConfigError(f"scale_floor_px must be > 0, got {self.scale_floor_px}")
         if self.candidates > 1 and not self.critic:
             raise ConfigError(f"candidates ({self.candidates}) > 1 needs critic=true: the critic chooses among them")
-        for name in ("max_press_jump_px", "max_step_speed"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        at_least(self, 0, ("max_press_jump_px", "max_step_speed"))
         for name in ("temperature", "dt_temperature", "sigma_temperature"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
@@ -166,9 +164,7 @@ class ARMDNTrain(TrainConfig):
         for name in ("critic_lr", "adv_lr"):
             if not getattr(self, name) > 0:
                 raise ConfigError(f"{name} must be > 0, got {getattr(self, name)}")
-        for name in ("adv_kl", "adv_critic_lr"):
-            if not getattr(self, name) >= 0:
-                raise ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
+        at_least(self, 0, ("adv_kl", "adv_critic_lr"))
 
 
 # Presets: differences from the defaults, in architecture and training keys alike.

@@ -68,8 +68,7 @@ class LatentDiffusionArch:
                            "embed_dim", "num_timesteps"))
         if not 1 <= self.ddim_steps <= self.num_timesteps:
             raise ConfigError(f"ddim_steps must be in 1..num_timesteps ({self.num_timesteps}), got {self.ddim_steps}")
-        if not self.guidance_scale >= 0:
-            raise ConfigError(f"guidance_scale must be >= 0, got {self.guidance_scale}")
+        at_least(self, 0, ("guidance_scale",))
         if any(d < 1 for d in self.discriminator_hidden_dims):
             raise ConfigError(f"discriminator_hidden_dims must all be >= 1, got {self.discriminator_hidden_dims}")
         autoencoder_run(self)  # the autoencoder's keys are checked by its own family

@@ -63,8 +63,7 @@ class ProceduralConfig:
         if len(self.wobble_period_ms) != 2 or not 0 < self.wobble_period_ms[0] <= self.wobble_period_ms[1]:
             raise ConfigError(f"wobble_period_ms must be [shortest, longest] with 0 < shortest <= longest, "
                               f"got {self.wobble_period_ms}")
-        if not self.jitter_px >= 0:
-            raise ConfigError(f"jitter_px must be >= 0, got {self.jitter_px}")
+        at_least(self, 0, ("jitter_px",))
         if not 0 <= self.correction_drift <= 1:
             raise ConfigError(f"correction_drift must be in [0, 1], got {self.correction_drift}")
         if not 0 <= self.fit_seed < 2**32:
