@@ -47,10 +47,11 @@ class TrajectorySampler:
         return self.threads or inference_threads(rows)
 
     @classmethod
-    def from_checkpoint(cls, path: str | Path, render: bool = True, candidates: int | None = None
-                        ) -> TrajectorySampler:
+    def from_checkpoint(cls, path: str | Path, render: bool = True, candidates: int | None = None,
+                        threads: int | None = None) -> TrajectorySampler:
         """The sampler of a finished checkpoint; ``candidates`` (an ``ar_mdn`` trained with ``critic=true``)
-        replaces the number of movements drawn per kept one (1: the critic is not used)."""
+        replaces the number of movements drawn per kept one (1: the critic is not used); ``threads`` fixes
+        the thread count of every call (None: the policy, see :meth:`threads_for`)."""
         ckpt = load_checkpoint(path)
         cls.check_finished(ckpt, path)
         data = ckpt["data"]
@@ -63,7 +64,7 @@ class TrajectorySampler:
         if candidates is not None:
             set_candidates(model, candidates, path)
         return cls(model, NormalizationParams.from_dict(data["normalization"]),
-                   data["condition_quantiles"], family=ckpt["family"], clock=clock, render=render)
+                   data["condition_quantiles"], family=ckpt["family"], threads=threads, clock=clock, render=render)
 
     @staticmethod
     def check_finished(ckpt: dict, path: str | Path, build: bool = False) -> nn.Module | None:

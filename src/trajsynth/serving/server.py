@@ -41,8 +41,8 @@ def build_app(checkpoint: str | Path, api_key: str | None = None, data_dir: str 
     from .app import Settings, create_app
 
     ckpt = load_checkpoint(checkpoint)
-    sampler = TrajectorySampler.from_checkpoint(checkpoint)
-    sampler.threads = inference_threads()  # requests run side by side: even a large one keeps one thread
+    # requests run side by side: even a large one keeps one thread (the policy's count for small calls)
+    sampler = TrajectorySampler.from_checkpoint(checkpoint, threads=inference_threads())
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     real = RealMovements(data_dir) if data_dir is not None else None
     return create_app(sampler, ckpt, Settings(api_key=key, **settings), real, checkpoint)

@@ -26,9 +26,9 @@ _sampler: TrajectorySampler | None = None  # the worker process's model, loaded 
 
 def load_in_worker(checkpoint: str, render: bool) -> TrajectorySampler:
     """A worker process's model: one thread, the checkpoint, and a first call (its allocations) before any request."""
-    set_threads(inference_threads())
-    sampler = TrajectorySampler.from_checkpoint(checkpoint, render=render)
-    sampler.threads = inference_threads()  # a pool of workers shares the cores: even a large job keeps one thread
+    threads = inference_threads()  # a pool of workers shares the cores: even a large job keeps one thread
+    set_threads(threads)
+    sampler = TrajectorySampler.from_checkpoint(checkpoint, render=render, threads=threads)
     sampler.path(*sampler.warm_up_pair)
     return sampler
 
