@@ -72,6 +72,8 @@ def main() -> None:
     ap.add_argument("--model-draws", type=int, default=10, help="draws of the model per split, pooled (default: 10)")
     ap.add_argument("--json", action="store_true", help="one line of JSON")
     a = ap.parse_args()
+    if a.model_draws < 1:
+        raise SystemExit(f"error: --model-draws must be >= 1, got {a.model_draws}")
     sampler = _sampler(a.checkpoint) if a.checkpoint else None
     out, test = {}, None
     for split in ("train", "val", "test"):

@@ -108,6 +108,8 @@ def test_fitts_splits_fits_a_models_movements_per_split(model_data_dir, ar_mdn_c
         assert np.isclose(m["ratio"]["slope"], m["slope"] / out[split]["slope"], rtol=1e-2, atol=1e-3)
         lo, hi = m["single_draws"]["slope"]
         assert lo <= hi
+    bad = run_script("fitts_splits.py", str(model_data_dir), "--checkpoint", str(ar_mdn_ckpt), "--model-draws", "0")
+    assert bad.returncode != 0 and "--model-draws must be >= 1, got 0" in bad.stderr
 
 
 def test_series_ceiling_scores_generated_and_reconstructed_windows(tmp_path):
