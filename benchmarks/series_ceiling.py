@@ -25,25 +25,11 @@ import sys
 import tempfile
 
 import numpy as np
-import torch
 
 from trajsynth.config import parse_overrides
 from trajsynth.data.timeseries import load_benchmark
-from trajsynth.evaluation.literature import sample_windows, train_unconditional, window_disc
+from trajsynth.evaluation.literature import reconstruct_windows, sample_windows, train_unconditional, window_disc
 from trajsynth.utils.atomic import write_json
-
-
-@torch.no_grad()
-def reconstructions(model, X: np.ndarray, path: str, chunk: int = 4096) -> np.ndarray:
-    """The autoencoder's copies (N, T, F) in [0, 1] of windows X (N, T, F) in [0, 1]."""
-    model.eval()
-    parts = []
-    for s in range(0, len(X), chunk):
-        x = torch.as_tensor(2 * X[s : s + chunk] - 1, dtype=torch.float32)  # the model's [-1, 1]
-        L = torch.full((len(x),), x.shape[1], dtype=torch.int64)
-        x_hat, _ = model.reconstruct(x, L, torch.zeros(len(x), 1), path=path)
-        parts.append(((x_hat + 1) / 2).clamp(0, 1).numpy())
-    return np.concatenate(parts).astype(np.float32)
 
 
 def curvature_by_step(X: np.ndarray) -> list[float]:
@@ -62,7 +48,7 @@ def ceiling(a: argparse.Namespace) -> dict | None:
     if not paths:
         return None
     sets = {"generated": sample_windows(trainer, len(X), a.seed)}
-    sets.update({f"reconstructed ({path})": reconstructions(model, X, path) for path in paths})
+    sets.update({f"reconstructed ({path})": reconstruct_windows(model, X, path) for path in paths})
     out = {"dataset": a.dataset, "family": a.family, "preset": a.preset, "seed": a.seed,
            "curvature_by_step": {"real": curvature_by_step(X)}, "disc": {}}
     for name, fake in sets.items():

@@ -295,3 +295,26 @@ def test_benchmark_cli_saves_the_scored_windows(tmp_path, capsys):
                  "--quick", "--save-samples", str(out)]) == 0
     _check_saved(out, 2, 500)
     assert "sines_timegan_run2.npz" in capsys.readouterr().out
+
+
+def test_benchmark_ceiling_scores_and_saves_the_autoencoder_copies(tmp_path, capsys):
+    """--ceiling: the autoencoder's copy of every real window, scored by the same classifiers and saved."""
+    from trajsynth.evaluation.literature import CEILING, results_json, results_table, run_benchmark
+    from trajsynth.evaluation.suite import Budget
+
+    out = tmp_path / "samples"
+    res = run_benchmark("sines", "timegan", runs=1, preset="tiny", budget=Budget(disc=10, pred=10, encoder=5),
+                        max_windows=100, log=lambda s: None, save_samples=out, ceiling=True)
+    _check_saved(out, 1, 100)
+    assert [p.name for p in res.reconstructions] == ["sines_timegan_run1_reconstructed.npz"]
+    real, copies = np.load(out / "sines_real.npz")["X"], np.load(res.reconstructions[0])["X"]
+    generated = np.load(out / "sines_timegan_run1.npz")["X"]
+    assert copies.shape == real.shape and 0 <= copies.min() and copies.max() <= 1
+    assert not np.allclose(copies, generated), "copies of the real windows, not generations"
+    assert 0 <= res.runs[CEILING].mean <= 0.5
+    assert "ceiling" in results_table(res).splitlines()[0]
+    assert CEILING in results_json(res) and len(results_json(res)["seconds_runs"]) == 1
+    with pytest.raises(ValueError, match="no autoencoder"):
+        run_benchmark("sines", "procedural", runs=1, ceiling=True)
+    assert main(["benchmark", "--dataset", "sines", "--family", "ar_mdn", "--ceiling"]) == 2
+    assert "no autoencoder" in capsys.readouterr().err

@@ -108,6 +108,11 @@ def _register_benchmark(sub: argparse._SubParsersAction) -> None:
     add_count(p, "--metric-repeats", default=None, metavar="N",
               help="post-hoc classifiers and predictors averaged per run (default: 10, as the authors' code; "
                    "1 with --quick)")
+    p.add_argument("--ceiling", action="store_true",
+                   help="also score each run's autoencoder copies of the real windows with the same classifiers "
+                        "(column disc_ceiling: what a generator decoding through that autoencoder can reach at "
+                        "best); with --save-samples they are written to DIR/{dataset}_{family}_run{k}_reconstructed"
+                        ".npz. Families with an autoencoder only (latent_wgan, timegan, latent_diffusion)")
     p.add_argument("--quick", action="store_true", help="smoke test: 500 windows, short metric training and "
                    "one classifier per run (not comparable with the published rows)")
     p.set_defaults(func=cmd_benchmark)
@@ -243,7 +248,7 @@ def cmd_benchmark(a: argparse.Namespace) -> int:
     res = run_benchmark(a.dataset, a.family, a.runs, a.preset, parse_overrides(a.set), data, a.seed,
                         budget=QUICK if a.quick else FULL, max_windows=500 if a.quick else None, jobs=a.jobs,
                         log=lambda s: print(s, file=sys.stderr), save_samples=a.save_samples,
-                        metric_repeats=a.metric_repeats or (1 if a.quick else METRIC_REPEATS))
+                        metric_repeats=a.metric_repeats or (1 if a.quick else METRIC_REPEATS), ceiling=a.ceiling)
     table = results_table(res)
     print(f"\n{a.dataset}: {res.n_windows} windows × 24 steps × {res.features} features, "
           f"{a.runs} run(s), {res.seconds:.0f} s\n")
@@ -251,6 +256,8 @@ def cmd_benchmark(a: argparse.Namespace) -> int:
     if res.samples:
         print(f"\nwrote the real windows to {res.samples[0]} and the generated ones to "
               f"{', '.join(p.name for p in res.samples[1:])}")
+    if res.reconstructions:
+        print(f"wrote the autoencoder's copies of the real windows to {', '.join(p.name for p in res.reconstructions)}")
     if out is not None:
         write_text(out / f"{a.dataset}.md", table + "\n")
         write_text(out / f"{a.dataset}.json", json.dumps(results_json(res), indent=2) + "\n")

@@ -31,7 +31,8 @@ from ..metrics.context_fid import SeriesEncoder, context_fid
 from ..metrics.discriminative import discriminative_score
 from ..metrics.distribution import correlational_score
 from ..metrics.predictive import predictive_score
-from ..models.registry import family_names, run_config
+from ..models.base import has_reconstruction
+from ..models.registry import family_names, get_family, run_config
 from ..serving.export import check_samples_path
 from ..training.loop import Trainer
 from ..utils.atomic import save_npz
@@ -41,6 +42,7 @@ from .suite import FULL, Budget
 
 DATASETS = BENCHMARKS
 COLUMNS = ("disc", "pred", "context_fid", "correlational")
+CEILING = "disc_ceiling"  # --ceiling: the discriminative score of the autoencoder's copies of the real windows
 
 # Published figures (lower is better everywhere). None: not reported by that paper.
 PUBLISHED: dict[str, dict[str, tuple[float | None, ...]]] = {
@@ -65,6 +67,8 @@ class BenchmarkResult:
     n_windows: int = 0
     features: int = 0
     samples: list[Path] = field(default_factory=list)  # --save-samples: the real windows' file, then each run's
+    reconstructions: list[Path] = field(default_factory=list)  # --save-samples with --ceiling: each run's copies
+    run_seconds: list[float] = field(default_factory=list)  # each run's wall time: training, sampling, scoring
 
 
 def train_unconditional(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, run_dir: str,
@@ -90,6 +94,22 @@ def sample_windows(trainer: Trainer, n: int, seed: int, chunk: int = 4096) -> np
         b = min(chunk, n - s)
         x, _ = model.generate(b, torch.zeros(b, 1), rng=gen, seq_len=T)  # (b, T, F) in [-1, 1]
         parts.append(((x + 1) / 2).clamp(0, 1).numpy())
+    return np.concatenate(parts).astype(np.float32)
+
+
+@torch.no_grad()
+def reconstruct_windows(model: torch.nn.Module, X: np.ndarray, path: str | None = None, chunk: int = 4096
+                        ) -> np.ndarray:
+    """The autoencoder's copies (N, T, F) in [0, 1] of the real windows X (N, T, F) in [0, 1], through
+    ``path`` (default: the family's first reconstruction path, the one every generated window takes)."""
+    model.eval()
+    path = path or next(iter(model.reconstruction_paths))
+    parts = []
+    for s in range(0, len(X), chunk):
+        x = torch.as_tensor(2 * X[s : s + chunk] - 1, dtype=torch.float32)  # [0, 1] → the model's [-1, 1]
+        L = torch.full((len(x),), x.shape[1], dtype=torch.int64)
+        x_hat, _ = model.reconstruct(x, L, torch.zeros(len(x), 1), path=path)
+        parts.append(((x_hat + 1) / 2).clamp(0, 1).numpy())
     return np.concatenate(parts).astype(np.float32)
 
 
@@ -124,24 +144,33 @@ def score_windows(real: np.ndarray, fake: np.ndarray, seed: int, budget: Budget 
 
 
 def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, budget: Budget, repeats: int,
-             threads: int | None, item: tuple[int, Path | None]) -> dict[str, float]:
-    """Train one model (seed, samples file) and score it; runs in a worker process when runs go in parallel."""
-    seed, samples = item
+             threads: int | None, ceiling: bool, item: tuple[int, Path | None, Path | None]) -> dict[str, float]:
+    """Train one model (seed, samples file, reconstructions file) and score it; runs in a worker process
+    when runs go in parallel. ``ceiling``: also score the autoencoder's copies of the real windows."""
+    seed, samples, recon_file = item
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trajsynth-bench-") as run_dir:  # checkpoints are not kept
         trainer = train_unconditional(family, X, preset, overrides, seed, run_dir, threads=threads)
         fake = sample_windows(trainer, len(X), seed)
+        recon = reconstruct_windows(trainer.model, X) if ceiling else None
     if samples is not None:
         save_npz(samples, X=fake)
+    if recon_file is not None:
+        save_npz(recon_file, X=recon)
     out = score_windows(X, fake, seed, budget, repeats)
+    if recon is not None:  # the same classifiers' protocol, on copies that pair window for window with the real
+        out[CEILING] = window_disc(X, recon, seed, budget.disc, repeats)
     return {**out, "seconds": time.perf_counter() - t0}
 
 
-def sample_files(folder: str | Path, dataset: str, family: str, runs: int) -> list[Path]:
-    """``folder/{dataset}_real.npz``, then ``folder/{dataset}_{family}_run{k}.npz`` for k = 1 … runs; each
-    must be new (checked before any training)."""
+def sample_files(folder: str | Path, dataset: str, family: str, runs: int, ceiling: bool = False) -> list[Path]:
+    """``folder/{dataset}_real.npz``, then ``folder/{dataset}_{family}_run{k}.npz`` for k = 1 … runs, then with
+    ``ceiling`` ``folder/{dataset}_{family}_run{k}_reconstructed.npz``; each must be new (checked before any
+    training)."""
     folder = Path(folder)
     names = [f"{dataset}_real.npz"] + [f"{dataset}_{family}_run{k}.npz" for k in range(1, runs + 1)]
+    if ceiling:
+        names += [f"{dataset}_{family}_run{k}_reconstructed.npz" for k in range(1, runs + 1)]
     return [check_samples_path(folder / name) for name in names]
 
 
@@ -149,7 +178,7 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
                   overrides: dict | None = None, data_path: str | None = None, seed: int = 0,
                   budget: Budget = FULL, max_windows: int | None = None, jobs: int = 1,
                   log=print, save_samples: str | Path | None = None,
-                  metric_repeats: int = METRIC_REPEATS) -> BenchmarkResult:
+                  metric_repeats: int = METRIC_REPEATS, ceiling: bool = False) -> BenchmarkResult:
     """Train ``runs`` models with seeds seed, seed+1, …, score each, and the Original row.
 
     ``jobs`` > 1 trains the runs in that many processes, sharing the CPU cores
@@ -157,6 +186,9 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     ``save_samples``: a folder that receives the real windows the runs are scored against and each
     run's generated windows (:func:`sample_files`; key ``X``, (N, T, F) in [0, 1]), to rescore elsewhere.
     ``metric_repeats``: classifiers (and predictors) averaged per run, 10 in the authors' code.
+    ``ceiling``: also score each run's autoencoder copies of the real windows (column ``disc_ceiling``): no
+    generator decoding through that autoencoder is expected to score below it; with ``save_samples`` the
+    copies are saved too. Only for a family with an autoencoder.
     """
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {DATASETS}, got {dataset!r}")
@@ -164,16 +196,23 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
         raise ValueError(f"model must be one of the families {family_names()}, got {model!r}")
     if runs < 1 or jobs < 1 or metric_repeats < 1:
         raise ValueError(f"runs, jobs and metric_repeats must be >= 1, got {runs}, {jobs} and {metric_repeats}")
-    files = sample_files(save_samples, dataset, model, runs) if save_samples is not None else []
+    if ceiling and not has_reconstruction(get_family(model).model_cls):
+        raise ValueError(f"family {model!r} has no autoencoder to copy the real windows through: the ceiling "
+                         "needs one (latent_wgan, timegan, latent_diffusion)")
+    files = sample_files(save_samples, dataset, model, runs, ceiling) if save_samples is not None else []
     t0 = time.perf_counter()
     X, _ = load_benchmark(dataset, path=data_path, seed=seed)
     X = X[:max_windows] if max_windows else X  # windows are already shuffled
-    res = BenchmarkResult(dataset, model, n_windows=len(X), features=X.shape[2], samples=files)
+    generated, copies = files[1 : runs + 1], files[runs + 1 :]
+    res = BenchmarkResult(dataset, model, n_windows=len(X), features=X.shape[2], samples=files[: runs + 1],
+                          reconstructions=copies)
     if files:
         save_npz(files[0], X=X)
-    items = list(zip([seed + r for r in range(runs)], files[1:] or [None] * runs, strict=True))
-    results = _runs(model, X, preset, overrides or {}, items, budget, metric_repeats, jobs, dataset, log)
-    res.runs = {c: Repeated([r[c] for r in results]) for c in COLUMNS}
+    items = list(zip([seed + r for r in range(runs)], generated or [None] * runs, copies or [None] * runs,
+                     strict=True))
+    results = _runs(model, X, preset, overrides or {}, items, budget, metric_repeats, jobs, dataset, log, ceiling)
+    res.runs = {c: Repeated([r[c] for r in results]) for c in COLUMNS + ((CEILING,) if ceiling else ())}
+    res.run_seconds = [r["seconds"] for r in results]
     L = np.full(len(X), X.shape[1])
     cut = int(0.8 * len(X))  # Original row: train on 80 % of the real windows, test on the rest
     res.original_pred = predictive_score(X[:cut], L[:cut], X[cut:], L[cut:], repeats=runs, seed=seed,
@@ -182,19 +221,21 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     return res
 
 
-def _runs(family, X, preset, overrides, items, budget, repeats, jobs, dataset, log) -> list[dict[str, float]]:
+def _runs(family, X, preset, overrides, items, budget, repeats, jobs, dataset, log, ceiling
+          ) -> list[dict[str, float]]:
     def report(i: int, r: dict) -> None:
         log(f"[{dataset}] run {i + 1}/{len(items)} (seed {items[i][0]}): "
-            + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS) + f" | {r['seconds']:.0f} s")
+            + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS + ((CEILING,) if ceiling else ()))
+            + f" | {r['seconds']:.0f} s")
 
     if jobs == 1:  # in-process, reporting each run as it ends
         out = []
         for i, item in enumerate(items):
-            out.append(_one_run(family, X, preset, overrides, budget, repeats, None, item))
+            out.append(_one_run(family, X, preset, overrides, budget, repeats, None, ceiling, item))
             report(i, out[-1])
         return out
     threads = max(1, free_cores() // jobs)
-    out = process_map(partial(_one_run, family, X, preset, overrides, budget, repeats, threads), items, jobs)
+    out = process_map(partial(_one_run, family, X, preset, overrides, budget, repeats, threads, ceiling), items, jobs)
     for i, r in enumerate(out):
         report(i, r)
     return out
@@ -208,10 +249,12 @@ def _cell(v: float | None, std: float | None = None) -> str:
 
 def results_table(res: BenchmarkResult) -> str:
     """Markdown table: our mean ± std over runs next to the published rows."""
+    ceiling = CEILING in res.runs  # its own last column: only our runs have one
     head = ["model", "discriminative ↓", "predictive ↓", "Context-FID ↓", "correlational ↓"]
+    head += ["discriminative of the autoencoder's copies (ceiling) ↓"] if ceiling else []
     n = len(next(iter(res.runs.values())).values) if res.runs else 0
     ours = [f"trajsynth {res.model} (ours, {n} runs)"]
-    ours += [_cell(res.runs[c].mean, res.runs[c].std) for c in COLUMNS]
+    ours += [_cell(res.runs[c].mean, res.runs[c].std) for c in COLUMNS + ((CEILING,) if ceiling else ())]
     rows = [ours]
     if res.original_pred is not None:
         rows.append(["Original data (ours)", "–", _cell(res.original_pred.mean, res.original_pred.std), "–", "–"])
@@ -219,6 +262,7 @@ def results_table(res: BenchmarkResult) -> str:
         if res.dataset in by_ds:
             disc, pred, cfid = by_ds[res.dataset]
             rows.append([name, _cell(disc), _cell(pred), _cell(cfid), "–"])
+    rows = [r + ["–"] * (len(head) - len(r)) for r in rows]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     lines += ["| " + " | ".join(r) + " |" for r in rows]
     return "\n".join(lines)
@@ -229,6 +273,7 @@ def results_json(res: BenchmarkResult) -> dict:
            "seconds": round(res.seconds, 1)}
     for c, rep in res.runs.items():
         out[c], out[f"{c}_std"], out[f"{c}_runs"] = rep.mean, rep.std, rep.values
+    out["seconds_runs"] = [round(t, 1) for t in res.run_seconds]
     if res.original_pred is not None:
         out["pred_original"], out["pred_original_std"] = res.original_pred.mean, res.original_pred.std
     out["published"] = {name: dict(zip(("disc", "pred", "context_fid"), by_ds[res.dataset], strict=True))
