@@ -283,6 +283,8 @@ def test_benchmark_saves_the_scored_windows(tmp_path, capsys):
                         max_windows=100, log=lambda s: None, save_samples=out)
     _check_saved(out, 2, 100)
     assert [p.name for p in res.samples] == ["sines_real.npz", "sines_timegan_run1.npz", "sines_timegan_run2.npz"]
+    printed = capsys.readouterr().out
+    assert "[seed 0] [embedding]" in printed and "[seed 1] [joint]" in printed, "each run's lines say which run"
     argv = ["benchmark", "--dataset", "sines", "--family", "timegan", "--runs", "2", "--save-samples", str(out)]
     assert main(argv) == 2, "existing files are never overwritten (checked before any training)"
     assert "sines_real.npz already exists" in capsys.readouterr().err

@@ -72,14 +72,16 @@ class BenchmarkResult:
 
 
 def train_unconditional(family: str, X: np.ndarray, preset: str, overrides: dict, seed: int, run_dir: str,
-                        progress: bool = False, threads: int | None = None) -> Trainer:
-    """Every phase of a family on windows X (N, T, F) in [0, 1] (one constant condition); checkpoints to run_dir."""
+                        progress: bool = False, threads: int | None = None, line_prefix: str = "") -> Trainer:
+    """Every phase of a family on windows X (N, T, F) in [0, 1] (one constant condition); checkpoints to run_dir;
+    ``line_prefix`` starts each console line (runs in parallel print between each other's lines)."""
     N, T, F = X.shape
     run = run_config(family, preset, feature_dim=F, max_seq_len=T, seed=seed, **overrides)
     x = torch.as_tensor(2 * X - 1, dtype=torch.float32)  # [0, 1] → the model's [-1, 1]
     ds = TrajectoryDataset(x, np.zeros(N, np.float32), np.full(N, T, np.int64))
     data = TrainData(train=ds, val=None, normalization={}, data_dir="<benchmark windows>")
-    trainer = Trainer(run, data, run_dir, tensorboard=False, progress=progress, threads=threads)
+    trainer = Trainer(run, data, run_dir, tensorboard=False, progress=progress, threads=threads,
+                      line_prefix=line_prefix)
     trainer.train()
     return trainer
 
@@ -150,7 +152,8 @@ def _one_run(family: str, X: np.ndarray, preset: str, overrides: dict, budget: B
     seed, samples, recon_file = item
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="trajsynth-bench-") as run_dir:  # checkpoints are not kept
-        trainer = train_unconditional(family, X, preset, overrides, seed, run_dir, threads=threads)
+        trainer = train_unconditional(family, X, preset, overrides, seed, run_dir, threads=threads,
+                                      line_prefix=f"[seed {seed}] ")
         fake = sample_windows(trainer, len(X), seed)
         recon = reconstruct_windows(trainer.model, X) if ceiling else None
     if samples is not None:

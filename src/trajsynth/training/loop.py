@@ -48,7 +48,8 @@ def _phase_label(name: str) -> str:
 class Trainer:
     def __init__(self, run: RunConfig, data: TrainData, run_dir: str | Path, tensorboard: bool = True,
                  progress: bool = True, log_lines: bool = True, ctx: StepContext | None = None,
-                 threads: int | None = None, resume: tuple[dict, str | Path] | None = None):
+                 threads: int | None = None, resume: tuple[dict, str | Path] | None = None,
+                 line_prefix: str = ""):
         fam = get_family(run.family)
         max_len = getattr(run.arch, "max_seq_len", data.train.max_len)
         if data.train.max_len != max_len:
@@ -61,6 +62,7 @@ class Trainer:
         before = record.get("threads") if isinstance(record, dict) else None
         set_threads(threads or training_threads(int(os.environ.get("LOCAL_WORLD_SIZE", "1")), resumed=before))
         self.progress, self.log_lines = progress, log_lines and self.ctx.is_main
+        self.line_prefix = line_prefix  # before every console line: which of several runs at once it is
         torch.manual_seed(run.train.seed)
         self.model = fam.model_cls(run.arch)
         self.training = fam.training_cls(self.model, run.train, data, self.ctx)
@@ -257,7 +259,7 @@ class Trainer:
     # ----- output -----------------------------------------------------------
     def _say(self, bar, line: str) -> None:
         if self.log_lines:
-            bar.write(line)
+            bar.write(self.line_prefix + line)
 
     def _bar(self, phase: Phase, start: int):
         # disable=None: the bar shows on a terminal only; logs keep just the console lines.
