@@ -52,7 +52,12 @@ class TrajectorySampler:
         """The sampler of a finished checkpoint; ``candidates`` (an ``ar_mdn`` trained with ``critic=true``)
         replaces the number of movements drawn per kept one (1: the critic is not used); ``threads`` fixes
         the thread count of every call (None: the policy, see :meth:`threads_for`)."""
-        ckpt = load_checkpoint(path)
+        return cls.from_loaded(load_checkpoint(path), path, render, candidates, threads)
+
+    @classmethod
+    def from_loaded(cls, ckpt: dict, path: str | Path, render: bool = True, candidates: int | None = None,
+                    threads: int | None = None) -> TrajectorySampler:
+        """:meth:`from_checkpoint` of a checkpoint already read (``ckpt``, from the file ``path``)."""
         cls.check_finished(ckpt, path)
         data = ckpt["data"]
         if not data.get("normalization"):

@@ -42,7 +42,7 @@ def build_app(checkpoint: str | Path, api_key: str | None = None, data_dir: str 
 
     ckpt = load_checkpoint(checkpoint)
     # requests run side by side: even a large one keeps one thread (the policy's count for small calls)
-    sampler = TrajectorySampler.from_checkpoint(checkpoint, threads=inference_threads())
+    sampler = TrajectorySampler.from_loaded(ckpt, checkpoint, threads=inference_threads())
     key = api_key if api_key is not None else os.environ.get(API_KEY_ENV) or None
     real = RealMovements(data_dir) if data_dir is not None else None
     return create_app(sampler, ckpt, Settings(api_key=key, **settings), real, checkpoint)
