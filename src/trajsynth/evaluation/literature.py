@@ -44,6 +44,11 @@ DATASETS = BENCHMARKS
 COLUMNS = ("disc", "pred", "context_fid", "correlational")
 CEILING = "disc_ceiling"  # --ceiling: the discriminative score of the autoencoder's copies of the real windows
 
+
+def run_columns(ceiling: bool) -> tuple[str, ...]:
+    """The scores of each run: :data:`COLUMNS`, then :data:`CEILING` when the ceiling is scored."""
+    return COLUMNS + ((CEILING,) if ceiling else ())
+
 # Published figures (lower is better everywhere). None: not reported by that paper.
 PUBLISHED: dict[str, dict[str, tuple[float | None, ...]]] = {
     # row: {dataset: (disc, pred, context_fid)}
@@ -214,7 +219,7 @@ def run_benchmark(dataset: str, model: str = "latent_wgan", runs: int = 3, prese
     items = list(zip([seed + r for r in range(runs)], generated or [None] * runs, copies or [None] * runs,
                      strict=True))
     results = _runs(model, X, preset, overrides or {}, items, budget, metric_repeats, jobs, dataset, log, ceiling)
-    res.runs = {c: Repeated([r[c] for r in results]) for c in COLUMNS + ((CEILING,) if ceiling else ())}
+    res.runs = {c: Repeated([r[c] for r in results]) for c in run_columns(ceiling)}
     res.run_seconds = [r["seconds"] for r in results]
     L = np.full(len(X), X.shape[1])
     cut = int(0.8 * len(X))  # Original row: train on 80 % of the real windows, test on the rest
@@ -228,7 +233,7 @@ def _runs(family, X, preset, overrides, items, budget, repeats, jobs, dataset, l
           ) -> list[dict[str, float]]:
     def report(i: int, r: dict) -> None:
         log(f"[{dataset}] run {i + 1}/{len(items)} (seed {items[i][0]}): "
-            + " | ".join(f"{k} {r[k]:.4f}" for k in COLUMNS + ((CEILING,) if ceiling else ()))
+            + " | ".join(f"{k} {r[k]:.4f}" for k in run_columns(ceiling))
             + f" | {r['seconds']:.0f} s")
 
     if jobs == 1:  # in-process, reporting each run as it ends
@@ -257,7 +262,7 @@ def results_table(res: BenchmarkResult) -> str:
     head += ["discriminative of the autoencoder's copies (ceiling) ↓"] if ceiling else []
     n = len(next(iter(res.runs.values())).values) if res.runs else 0
     ours = [f"trajsynth {res.model} (ours, {n} runs)"]
-    ours += [_cell(res.runs[c].mean, res.runs[c].std) for c in COLUMNS + ((CEILING,) if ceiling else ())]
+    ours += [_cell(res.runs[c].mean, res.runs[c].std) for c in run_columns(ceiling)]
     rows = [ours]
     if res.original_pred is not None:
         rows.append(["Original data (ours)", "–", _cell(res.original_pred.mean, res.original_pred.std), "–", "–"])
