@@ -148,6 +148,66 @@ def test_stochastic_decoder_draws_per_step_noise():
         LatentWGANArch(path_from="speeds")
 
 
+def test_mixture_decoder_draws_each_steps_residual_given_the_one_before():
+    m = tiny(decoder_type="mixture", decoder_components=3)
+    assert m.mixture and not tiny().mixture
+    x, c, L = batch()
+    _, losses = m.forward_autoencoder(x, L, c)
+    assert torch.isfinite(losses["residual_nll"]) and torch.isfinite(losses["total"])
+    losses["total"].backward()
+    # the mixture learns from the likelihood; the likelihood sends nothing into the latent path
+    assert all(p.grad is not None and p.grad.abs().sum() > 0 for p in m.residual.parameters())
+    plain = tiny()
+    plain.load_state_dict({k: v for k, v in m.state_dict().items() if not k.startswith("residual.")})
+    plain_losses = plain.forward_autoencoder(x, L, c)[1]
+    plain_losses["total"].backward()
+    with_mixture = dict(m.named_parameters())
+    for name, p in plain.named_parameters():  # the same gradients as without the mixture (none where none)
+        q = with_mixture[name]
+        assert (p.grad is None and q.grad is None) or torch.allclose(p.grad, q.grad, atol=1e-6), name
+    m.eval()
+    z = torch.randn(4, m.cfg.summary_dim, generator=torch.Generator().manual_seed(1))
+    lengths = torch.tensor([12, 5, 9, 1])
+    a, b = (m.decode(z, lengths, torch.Generator().manual_seed(2)) for _ in range(2))
+    other = m.decode(z, lengths, torch.Generator().manual_seed(3))
+    assert torch.equal(a, b) and not torch.equal(a, other)  # seeded draws
+    assert a.abs().max() <= 1 and torch.all(a[torch.arange(T)[None, :] >= lengths[:, None]] == 0)
+    mean = m.decoder(m.expander(z, T, lengths)) * (torch.arange(T)[None, :, None] < lengths[:, None, None])
+    near = tiny(decoder_type="mixture", decoder_components=3, decoder_temperature=1e-6).eval()
+    near.load_state_dict(m.state_dict())
+    # at a vanishing σ the draws are the chosen components' means: a residual away from the decoder's mean
+    drawn = near.decode(z, lengths, torch.Generator().manual_seed(2))
+    assert not torch.allclose(drawn, mean, atol=1e-3)
+    built = tiny(decoder_type="mixture", decoder_components=3, path_from="increments").eval()
+    built.load_state_dict(m.state_dict())
+    drawn = built.decode(z, lengths, torch.Generator().manual_seed(2))
+    kept, moved = [0, 1, 7], [2, 3, 4, 5, 6]  # a path from increments: position and interval stay the mean
+    assert torch.allclose(drawn[..., kept], mean[..., kept], atol=1e-6)
+    assert not torch.allclose(drawn[..., moved], mean[..., moved], atol=1e-3)
+    copy, _ = m.reconstruct(x, L, path="direct")
+    assert copy.shape == x.shape and torch.all(copy[torch.arange(T)[None, :] >= L[:, None]] == 0)
+    for bad, match in ((dict(decoder_type="flow"), "decoder_type must be one of"),
+                       (dict(decoder_type="mixture", decoder_noise_dim=2), "set decoder_noise_dim to 0"),
+                       (dict(decoder_components=0), "decoder_components must be >= 1"),
+                       (dict(decoder_temperature=0), "decoder_temperature must be > 0")):
+        with pytest.raises(ConfigError, match=match):
+            LatentWGANArch(**bad)
+
+
+def test_autoregressive_mixture_likelihood_matches_a_hand_computed_gaussian():
+    from trajsynth.blocks.mixture_decoder import AutoregressiveMixture
+
+    torch.manual_seed(0)
+    mix = AutoregressiveMixture(context_dim=2, value_dim=3, hidden_dim=4, num_layers=1, components=1)
+    context, v = torch.randn(2, 5, 2), torch.randn(2, 5, 3) * 0.1
+    nll = mix.nll(context, v)  # (2, 5)
+    prev = torch.cat([torch.zeros_like(v[:, :1]), v[:, :-1]], 1)
+    y, _ = mix.lstm(torch.cat([context, prev], -1))
+    _, mu, log_sigma = mix._mixture(y)  # one component: a diagonal Gaussian
+    want = -torch.distributions.Normal(mu[..., 0, :], log_sigma[..., 0, :].exp()).log_prob(v).sum(-1)
+    assert nll.shape == (2, 5) and torch.allclose(nll, want, atol=1e-5)
+
+
 def test_directed_model_conditions_on_the_direction():
     from trajsynth.models.latent_wgan.model import end_directions
 

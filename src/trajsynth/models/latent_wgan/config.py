@@ -17,6 +17,7 @@ from ...config import ConfigError, TrainConfig, at_least
 
 ARCH_VERSION = 6
 PATH_SOURCES = ("positions", "increments")
+DECODER_TYPES = ("regression", "mixture")
 
 
 @dataclass
@@ -42,6 +43,13 @@ class LatentWGANArch:
     condition_embed_dim: int = 64
     # > 0: a stochastic decoder, with this many noise dimensions per step (blocks/step_noise.py); 0: deterministic
     decoder_noise_dim: int = 0
+    # "regression": the design's LSTM decoder, trained on squared error, returns each step's mean; "mixture": the
+    # same decoder plus each step's residual from that mean, drawn given the previous one from a mixture of
+    # decoder_components diagonal Gaussians trained by likelihood (blocks/mixture_decoder.py); decoder_temperature
+    # multiplies its σ when drawing (a decoding choice)
+    decoder_type: str = "regression"
+    decoder_components: int = 8
+    decoder_temperature: float = 1.0
     # True: the condition is the distance and the movement's direction (cos, sin of its end point's angle), so a
     # movement is generated for an actual end point; False: the distance only (condition_dim values)
     directed: bool = False
@@ -70,6 +78,15 @@ class LatentWGANArch:
             raise ConfigError(f"path_from must be one of {PATH_SOURCES}, got {self.path_from!r}")
         if self.decoder_noise_dim < 0:
             raise ConfigError(f"decoder_noise_dim must be >= 0, got {self.decoder_noise_dim}")
+        if self.decoder_type not in DECODER_TYPES:
+            raise ConfigError(f"decoder_type must be one of {DECODER_TYPES}, got {self.decoder_type!r}")
+        if self.decoder_type == "mixture" and self.decoder_noise_dim > 0:
+            raise ConfigError("decoder_type 'mixture' draws every step itself: set decoder_noise_dim to 0 "
+                              f"(got {self.decoder_noise_dim})")
+        if self.decoder_components < 1:
+            raise ConfigError(f"decoder_components must be >= 1, got {self.decoder_components}")
+        if not self.decoder_temperature > 0:
+            raise ConfigError(f"decoder_temperature must be > 0, got {self.decoder_temperature}")
         if self.latent_dim < 2:
             raise ConfigError(f"latent_dim must be >= 2, got {self.latent_dim}")
 
@@ -125,6 +142,11 @@ PRESETS: dict[str, dict] = {
                  stage1_iterations=20, stage2_iterations=20, batch_size=16, log_interval=5, eval_interval=10,
                  save_interval=10),
 }
+
+# fast with the mixture decoder, for movements: directed, paths from increments, and stage 1 run to its end (8,000
+# iterations; the threshold would stop it at 1,500, long before the mixture has learned the residuals)
+PRESETS["mixture"] = {**PRESETS["fast"], "decoder_type": "mixture", "decoder_temperature": 0.5, "directed": True,
+                      "path_from": "increments", "stage1_iterations": 8000, "stage1_threshold": 0.0}
 
 # The design's search spaces (trajsynth tune), per phase.
 _HIDDEN = ["128x128", "256x256", "256x256x256", "512x512", "512x512x512"]

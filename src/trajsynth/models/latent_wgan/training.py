@@ -147,7 +147,8 @@ class LatentWGANTraining(FamilyTraining):
     def _line1(self, it: int, mean: dict, its: float) -> str:
         return (f"[Stage 1] Iter {it:6d}/{self.cfg.stage1_iterations} | Direct {mean['direct']:.4f} | "
                 f"Recon {mean['recon']:.4f} | Latent {mean['latent']:.4f} | Len {mean['length']:.3f} | "
-                f"{its:.1f} it/s")
+                + (f"Residual NLL {mean['residual_nll']:.3f} | " if "residual_nll" in mean else "")
+                + f"{its:.1f} it/s")
 
     @torch.no_grad()
     def _preview1(self, n: int) -> tuple:
