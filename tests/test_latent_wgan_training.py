@@ -59,11 +59,12 @@ def test_autoencoder_frozen_in_stage2(data_dir, tmp_path):
     assert any(not torch.equal(gen_before[k], v) for k, v in tr.model.generator.state_dict().items())
 
 
-@pytest.mark.parametrize("noise", [0, 4], ids=["deterministic", "stochastic_decoder"])
+@pytest.mark.parametrize("decoder", [{}, {"decoder_noise_dim": 4}, {"decoder_type": "mixture"}],
+                         ids=["deterministic", "stochastic_decoder", "mixture_decoder"])
 @pytest.mark.parametrize("ckpt_name", ["stage1_iter10.pt", "stage2_iter10.pt"])
-def test_resume_matches_uninterrupted_run(data_dir, tmp_path, ckpt_name, noise):
+def test_resume_matches_uninterrupted_run(data_dir, tmp_path, ckpt_name, decoder):
     data = load_train_data(data_dir)
-    full = Trainer(tiny_cfg(decoder_noise_dim=noise), data, tmp_path / "full", tensorboard=False, progress=False)
+    full = Trainer(tiny_cfg(**decoder), data, tmp_path / "full", tensorboard=False, progress=False)
     full.train()
     resumed = Trainer.from_checkpoint(tmp_path / "full" / ckpt_name, data, tmp_path / "resumed",
                                               tensorboard=False, progress=False)
@@ -200,3 +201,17 @@ def test_directed_model_trains_and_goes_where_asked(data_dir, tmp_path):
     assert not plain.directed  # distance-only models are unchanged
     with pytest.raises(ValueError, match="targets need a model that generates for a direction"):
         plain.generate(3, targets=ends)
+
+
+def test_mixture_decoder_model_draws_paths_that_end_where_asked(data_dir, tmp_path):
+    data = load_train_data(data_dir)
+    cfg = tiny_cfg(decoder_type="mixture", directed=True, path_from="increments")
+    s = trajsynth.load(Trainer(cfg, data, tmp_path, tensorboard=False, progress=False).train())
+    assert s.model.mixture and s.model.path_from == "increments"
+    a, b, other = (s.generate(8, distance_px=300, seed=k) for k in (0, 0, 1))
+    assert all(np.array_equal(p, q) for p, q in zip(a.paths, b.paths, strict=True))  # seeded draws
+    assert not all(np.array_equal(p, q) for p, q in zip(a.paths, other.paths, strict=True))
+    for start, end in (((0, 0), (400, 0)), ((500, 500), (100, 200))):
+        p = s.path(start, end, seed=1)  # whole pixels from the start to the end asked for
+        assert np.allclose(p[0, 1:], start) and np.array_equal(p[-1, 1:], end)
+        assert np.array_equal(p, np.round(p)) and np.all(np.diff(p[:, 0]) >= 0)
