@@ -13,8 +13,8 @@ themselves. Fed the real previous feature vector, a mixture decoder of whole fea
 step from the one before and learns to ignore the latent (measured on SapiMouse over the first 500
 to 700 iterations: the latent error fell to 0.0002 and the length read-out stayed at 4.2 nats, with
 or without half of the fed-back steps hidden), so the summary would carry nothing a generator could
-condition on. On the residual the regression decoder
-keeps the summary in charge of the movement, and the mixture only draws its texture.
+condition on. On the residual, the regression decoder keeps the summary in charge of the movement
+and the mixture only draws its texture.
 """
 
 from __future__ import annotations
