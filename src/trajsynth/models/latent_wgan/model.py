@@ -23,13 +23,15 @@ from ...blocks.mlp import SummaryHead, build_critic, build_generator
 from ...blocks.pooling import LatentPooler
 from ...blocks.rnn import RecurrentProjection
 from ...blocks.step_noise import StepNoise
+from ...data.features import FEATURE_NAMES
 from ...losses.reconstruction import masked_mse, moment_matching
 from ...losses.wgan import critic_loss, generator_loss, gradient_penalty
 from ..angles import draw_angles
 from .config import LatentWGANArch, LatentWGANTrain
 
 ANGLE_BINS = 72  # the training directions' histogram of a directed model (5° bins)
-MEAN_FEATURES = [0, 1, 7]  # dx, dy, dt of a movement: kept at the mean by a mixture decoder (see _decoded)
+# a movement's features kept at the decoder's mean by a mixture decoder (see _decoded)
+MEAN_FEATURES = [FEATURE_NAMES.index(name) for name in ("dx", "dy", "dt")]
 AUTOENCODER_PARTS = ("encoder", "pooler", "expander", "decoder", "length_head", "condition_head", "step_noise",
                      "residual")
 
