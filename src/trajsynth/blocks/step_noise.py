@@ -19,6 +19,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .masks import masked_step_mean
+
 
 class StepNoise(nn.Module):
     """Posterior and prior Gaussians of the per-step residual r_t (noise_dim) and its map into the latent."""
@@ -47,8 +49,7 @@ class StepNoise(nn.Module):
         # KL of two diagonal Gaussians, summed over the noise dimensions: (B, T)
         kl = (p_log_std - q_log_std + ((q_log_std.exp() ** 2 + (q_mean - p_mean) ** 2)
                                         / (2 * (2 * p_log_std).exp())) - 0.5).sum(-1)
-        kl = (kl * mask).sum() / mask.sum().clamp(min=1)
-        return h + self.to_latent(r), kl
+        return h + self.to_latent(r), masked_step_mean(kl, mask)
 
     def prior(self, h: torch.Tensor, rng: torch.Generator | None = None) -> torch.Tensor:
         """Latents h (B, T, D) → h + W r with r drawn from the prior, every step at once."""

@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ...blocks.expanders import build_expander
-from ...blocks.masks import length_mask
+from ...blocks.masks import length_mask, masked_step_mean
 from ...blocks.mixture_decoder import AutoregressiveMixture
 from ...blocks.mlp import SummaryHead, build_critic, build_generator
 from ...blocks.pooling import LatentPooler
@@ -170,8 +170,7 @@ class LatentWGAN(nn.Module):
         })
         if self.mixture:  # the residuals of the generation path, given its latents and means (no gradient into them)
             context = torch.cat([h_in, x_recon], -1).detach()  # (B, T, latent + F)
-            nll = self.residual.nll(context, x - x_recon.detach())  # (B, T)
-            losses["residual_nll"] = (nll * mask).sum() / mask.sum().clamp_min(1)
+            losses["residual_nll"] = masked_step_mean(self.residual.nll(context, x - x_recon.detach()), mask)
         total = losses["direct"] + w.lambda_recon * losses["recon"] + w.lambda_latent * losses["latent"]
         total = total + w.lambda_length * losses["length"]
         if self.stochastic:
